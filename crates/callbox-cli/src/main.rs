@@ -1,0 +1,404 @@
+//! `callbox-cli`: check, render and run integration templates from the command line.
+//! Its commands, output and exit codes are a stable contract (see docs/cli.md).
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use callbox_core::gjson;
+use callbox_core::gotmpl::Template;
+use callbox_core::run::RunInput;
+use callbox_core::secret::{Masker, Secret};
+use callbox_core::template::{self, ScenarioId};
+use callbox_engine::{HttpClient, HttpSettings, LocalTimeZone};
+use clap::{Parser, Subcommand};
+use serde_json::{Map, Value};
+
+/// Integration templates from the command line.
+#[derive(Parser)]
+#[command(name = "callbox-cli", version, about = "Callbox: check, render and run CRM integration templates")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Integration templates (Yeastar P-Series custom CRM XML).
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
+    /// Render a Go template string (Go text/template semantics, Yeastar functions).
+    Render {
+        /// The template text.
+        template: String,
+        /// JSON data file, or - for standard input.
+        #[arg(long)]
+        data: Option<String>,
+        /// Adds a string value KEY=VALUE to the data (repeatable).
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+    },
+    /// Evaluate a GJSON path over a JSON document.
+    Path {
+        /// The GJSON path.
+        path: String,
+        /// JSON file, or - (default) for standard input.
+        file: Option<String>,
+        /// Print the raw JSON of the result instead of its string form.
+        #[arg(long)]
+        raw: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Validate templates: one line per problem, FILE:LINE:COL: error|warning: MESSAGE.
+    Check {
+        /// Template files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run one scenario of a template over real HTTP, as the app would.
+    Run {
+        /// The template file.
+        file: PathBuf,
+        /// Scenario id (SyncContactAuto, CallJournal, …).
+        #[arg(long)]
+        scenario: String,
+        /// Run only this request of the scenario (and its Next chain).
+        #[arg(long)]
+        request: Option<String>,
+        /// A value of the integration page, KEY=VALUE (repeatable).
+        #[arg(long = "field", value_name = "KEY=VALUE")]
+        fields: Vec<String>,
+        /// A call variable, KEY=VALUE (repeatable).
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+        /// Print the rendered requests instead of sending them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds to wait for each request.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Largest response accepted, in bytes.
+        #[arg(long, default_value_t = 10 * 1024 * 1024)]
+        max_response_bytes: usize,
+        /// Send requests for origin FROM to origin TO instead (repeatable), e.g.
+        /// https://api.hubapi.com=http://127.0.0.1:8080 to try a template on a fake CRM.
+        #[arg(long = "origin-override", value_name = "FROM=TO")]
+        origin_overrides: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match cli.command {
+        Command::Template { command: TemplateCommand::Check { files } } => check(&files),
+        Command::Template {
+            command:
+                TemplateCommand::Run {
+                    file,
+                    scenario,
+                    request,
+                    fields,
+                    vars,
+                    dry_run,
+                    timeout,
+                    max_response_bytes,
+                    origin_overrides,
+                },
+        } => run(RunArgs {
+            file,
+            scenario,
+            request,
+            fields,
+            vars,
+            dry_run,
+            settings: HttpSettings {
+                timeout: Duration::from_secs(timeout.max(1)),
+                max_response_bytes,
+                origin_overrides: origin_overrides
+                    .iter()
+                    .filter_map(|o| o.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())))
+                    .collect(),
+                ..HttpSettings::default()
+            },
+        }),
+        Command::Render { template, data, vars } => render(&template, data.as_deref(), &vars),
+        Command::Path { path, file, raw } => path_command(&path, file.as_deref(), raw),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("callbox-cli: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_input(name: Option<&str>) -> anyhow::Result<String> {
+    match name {
+        None | Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("cannot read standard input")?;
+            Ok(s)
+        }
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {path}")),
+    }
+}
+
+fn key_values(pairs: &[String], what: &str) -> anyhow::Result<Map<String, Value>> {
+    let mut map = Map::new();
+    for pair in pairs {
+        let (k, v) = pair
+            .split_once('=')
+            .with_context(|| format!("--{what} {pair:?} is not KEY=VALUE"))?;
+        map.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    Ok(map)
+}
+
+fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut errors = false;
+    for file in files {
+        let name = file.display().to_string();
+        let source = match std::fs::read_to_string(file) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("{name}:1:1: error: cannot read the file: {e}");
+                errors = true;
+                continue;
+            }
+        };
+        let parsed = template::parse(&source);
+        errors |= parsed.has_errors();
+        for d in &parsed.diagnostics {
+            println!("{}", d.display_with_file(&name));
+        }
+    }
+    Ok(if errors { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn render(text: &str, data: Option<&str>, vars: &[String]) -> anyhow::Result<ExitCode> {
+    let mut value = match data {
+        Some(source) => {
+            let text = read_input(Some(source))?;
+            serde_json::from_str::<Value>(&text).with_context(|| format!("--data {source} is not JSON"))?
+        }
+        None => Value::Null,
+    };
+    let extra = key_values(vars, "var")?;
+    if !extra.is_empty() {
+        match &mut value {
+            Value::Object(map) => map.extend(extra),
+            Value::Null => value = Value::Object(extra),
+            _ => anyhow::bail!("--var needs the --data value to be a JSON object"),
+        }
+    }
+    let funcs = callbox_core::functions::yeastar_funcs(Arc::new(LocalTimeZone::system()));
+    let template = match Template::parse("render", text, &funcs) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("callbox-cli: template:{}:{}: {}", e.line, e.column, e.message);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    match template.render(&value, &funcs) {
+        Ok(out) => {
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("callbox-cli: template:{}:{}: {}", e.line, e.column, e.message);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn path_command(path: &str, file: Option<&str>, raw: bool) -> anyhow::Result<ExitCode> {
+    let json = match read_input(file) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("callbox-cli: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let value = gjson::get(&json, path);
+    if !value.exists() {
+        return Ok(ExitCode::from(1));
+    }
+    if raw {
+        println!("{}", value.raw());
+    } else {
+        println!("{}", value.to_str());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct RunArgs {
+    file: PathBuf,
+    scenario: String,
+    request: Option<String>,
+    fields: Vec<String>,
+    vars: Vec<String>,
+    dry_run: bool,
+    settings: HttpSettings,
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let name = args.file.display().to_string();
+    let source = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {name}"))?;
+    let parsed = template::parse(&source);
+    let Some(mut integration) = parsed.integration else {
+        for d in parsed.diagnostics.iter().filter(|d| d.severity == callbox_core::diagnostic::Severity::Error) {
+            eprintln!("{}", d.display_with_file(&name));
+        }
+        eprintln!("callbox-cli: {name} has errors; fix them first (callbox-cli template check {name})");
+        return Ok(ExitCode::from(1));
+    };
+    integration.set_time_zone(Arc::new(LocalTimeZone::system()));
+    let scenario = ScenarioId::parse(&args.scenario);
+    if integration.template().scenario(&scenario).is_none() {
+        anyhow::bail!(
+            "{name} has no scenario {:?} (it has: {})",
+            args.scenario,
+            integration
+                .template()
+                .scenarios
+                .iter()
+                .map(|s| s.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let fields = key_values(&args.fields, "field")?;
+    let vars = key_values(&args.vars, "var")?;
+    let mut masker = Masker::new();
+    let secret_names: Vec<String> = integration.auth().secret_field_names().map(str::to_string).collect();
+    for (k, v) in fields.iter().chain(vars.iter()) {
+        if secret_names.contains(k) || k == "AccessToken" {
+            if let Some(s) = v.as_str() {
+                masker.add(&Secret::new(s));
+            }
+        }
+    }
+    let input = RunInput {
+        only_request: args.request.clone(),
+        fields,
+        vars,
+        globals: None,
+    };
+    if args.dry_run {
+        let requests = match callbox_engine::dry_run(&integration, &scenario, input) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("callbox-cli: {}", masker.mask(&e.to_string()));
+                return Ok(ExitCode::from(1));
+            }
+        };
+        let list: Vec<Value> = requests
+            .iter()
+            .map(|r| {
+                let mut o = Map::new();
+                o.insert("scenario".into(), r.scenario.clone().into());
+                o.insert("name".into(), r.name.clone().into());
+                match &r.request {
+                    None => {
+                        o.insert("skipped".into(), true.into());
+                    }
+                    Some(http) => {
+                        o.insert("method".into(), http.method.clone().into());
+                        o.insert("url".into(), masker.mask(&http.url).into());
+                        let headers: Map<String, Value> = http
+                            .headers
+                            .iter()
+                            .map(|(n, v)| (n.clone(), Value::String(masker.mask_header(n, v))))
+                            .collect();
+                        o.insert("headers".into(), Value::Object(headers));
+                        o.insert(
+                            "body".into(),
+                            http.body.as_ref().map_or(Value::Null, |b| Value::String(masker.mask(b))),
+                        );
+                    }
+                }
+                Value::Object(o)
+            })
+            .collect();
+        let out = serde_json::json!({"scenario": scenario.to_string(), "dry_run": true, "requests": list});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let client = HttpClient::new(args.settings)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = match runtime.block_on(callbox_engine::run_scenario(&integration, &scenario, input, &client)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("callbox-cli: {}", masker.mask(&e.to_string()));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let outcome = &report.outcome;
+    let requests: Vec<Value> = outcome
+        .requests
+        .iter()
+        .map(|r| {
+            let mut o = serde_json::json!({
+                "name": r.name,
+                "method": r.method,
+                "url": masker.mask(&r.url),
+                "status": r.status,
+            });
+            if r.scenario != outcome.scenario {
+                o["scenario"] = r.scenario.clone().into();
+            }
+            if r.skipped {
+                o["skipped"] = true.into();
+            }
+            o
+        })
+        .collect();
+    let contacts: Vec<Value> = outcome
+        .contacts
+        .iter()
+        .map(|c| Value::Object(c.fields.iter().map(|(k, v)| (k.clone(), mask_value(&masker, v))).collect()))
+        .collect();
+    let outputs: Map<String, Value> = outcome.outputs.iter().map(|(k, v)| (k.clone(), mask_value(&masker, v))).collect();
+    let mut out = serde_json::json!({
+        "scenario": outcome.scenario,
+        "requests": requests,
+        "outputs": outputs,
+    });
+    if matches!(scenario, ScenarioId::SyncContactAuto | ScenarioId::SearchContact) {
+        out["contacts"] = Value::Array(contacts);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    match &report.error {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) => {
+            eprintln!("callbox-cli: {}", masker.mask(&e.to_string()));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn mask_value(masker: &Masker, v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(masker.mask(s)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| mask_value(masker, x)).collect()),
+        other => other.clone(),
+    }
+}

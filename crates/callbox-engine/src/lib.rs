@@ -1,0 +1,11 @@
+//! Callbox's effects. For now: sending the requests of an integration template's scenarios
+//! over HTTP (with timeouts and a response-size cap), and the machine's time zone for
+//! `TimeFormat`. Later: auth flows, hooks on call events, the outbox, the keychain.
+
+pub mod http;
+pub mod scenario;
+pub mod time_zone;
+
+pub use http::{HttpClient, HttpError, HttpSettings};
+pub use scenario::{dry_run, run_scenario, DryRunRequest, RunReport};
+pub use time_zone::LocalTimeZone;

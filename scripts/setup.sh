@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what building and testing Callbox needs on Debian/Ubuntu, when it is missing.
+# Safe to run again: it only installs what is absent. Sourced by run.sh and test.sh.
+set -euo pipefail
+
+need_packages=()
+command -v cc >/dev/null 2>&1 || need_packages+=(build-essential)
+command -v pkg-config >/dev/null 2>&1 || need_packages+=(pkg-config)
+command -v curl >/dev/null 2>&1 || need_packages+=(curl ca-certificates)
+
+if [ ${#need_packages[@]} -gt 0 ]; then
+  echo "setup: installing ${need_packages[*]}" >&2
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_packages[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "setup: installing the Rust toolchain (rustup)" >&2
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi
+for component in clippy rustfmt; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    rustup component add "$component" >/dev/null 2>&1 || true
+  fi
+done

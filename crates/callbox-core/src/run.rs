@@ -580,23 +580,84 @@ fn extract(document: &Document<'_>, path: &str) -> Extracted {
     if path.trim().is_empty() {
         return Extracted::Missing;
     }
-    let value = document.get(path);
-    if !value.exists() {
-        return Extracted::Missing;
+    if let Some((array_path, rest)) = split_projection(path) {
+        // Evaluate the rest of the path per element, so that an element lacking the field
+        // leaves a gap instead of shifting every later contact's value (gjson's projection
+        // drops missing values).
+        let array = if array_path.is_empty() {
+            document.get("@this")
+        } else {
+            document.get(array_path)
+        };
+        if !array.exists() {
+            return Extracted::Missing;
+        }
+        if array.is_array() {
+            let items = array
+                .array()
+                .iter()
+                .map(|element| {
+                    if rest.is_empty() {
+                        element.to_str().into_owned()
+                    } else {
+                        callbox_gjson::get(element.raw(), rest).to_str().into_owned()
+                    }
+                })
+                .collect();
+            return Extracted::Many(items);
+        }
     }
-    if value.is_array() && is_projection(path) {
-        Extracted::Many(value.array().iter().map(|v| v.to_str().into_owned()).collect())
-    } else {
+    let value = document.get(path);
+    if value.exists() {
         Extracted::One(value.to_str().into_owned())
+    } else {
+        Extracted::Missing
     }
 }
 
-/// Whether a path yields one value per array element (`a.#.b`, `a.#(…)#`, `a.#`… at the end
-/// of a projection) rather than one value.
-fn is_projection(path: &str) -> bool {
-    // The last pipe segment decides: `x.#(…)#|1.value` picks one element again.
-    let last = path.rsplit('|').next().unwrap_or(path);
-    last.contains("#.") || last.contains(")#") || last.contains("]#")
+/// Splits a projecting path at its first projection: `data.#.a.b` → (`data`, `a.b`),
+/// `data.#(x==1)#.id` → (`data.#(x==1)#`, `id`), `#.id` → (``, `id`). `None` when the path
+/// yields one value (no projection, or a pipe after it picks from the projected list).
+fn split_projection(path: &str) -> Option<(&str, &str)> {
+    let bytes = path.as_bytes();
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut i = 0;
+    let mut found: Option<(usize, usize)> = None;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = true,
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                b'|' if depth == 0 => return None,
+                b'#' if depth == 0 && found.is_none() => {
+                    let next = bytes.get(i + 1).copied();
+                    let after_dot = i == 0 || bytes[i - 1] == b'.';
+                    let closes_query = i > 0 && matches!(bytes[i - 1], b')' | b']');
+                    if after_dot && next == Some(b'.') {
+                        // `a.#.rest` or `#.rest` (a bare trailing `a.#` is a count).
+                        let prefix_end = i.saturating_sub(1);
+                        found = Some((prefix_end, i + 2));
+                    } else if closes_query && matches!(next, Some(b'.') | None) {
+                        found = Some((i + 1, (i + 2).min(bytes.len())));
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    let (prefix_end, rest_start) = found?;
+    Some((&path[..prefix_end], path.get(rest_start..).unwrap_or("")))
 }
 
 /// A readable error message from a CRM error body: common JSON error fields, else the start
@@ -644,12 +705,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn projection_detection() {
-        assert!(is_projection("data.#.id"));
-        assert!(is_projection("data.#(a==1)#.id"));
-        assert!(!is_projection("data.#(a==1).id"));
-        assert!(!is_projection("identities.#(type==\"phone\")#|1.value"));
-        assert!(!is_projection("data.0.tags"));
+    fn projections_split_at_the_first_hash() {
+        assert_eq!(split_projection("data.#.id"), Some(("data", "id")));
+        assert_eq!(split_projection("data.#.Account.Name"), Some(("data", "Account.Name")));
+        assert_eq!(split_projection("#.id"), Some(("", "id")));
+        assert_eq!(split_projection("data.#(a==1)#.id"), Some(("data.#(a==1)#", "id")));
+        assert_eq!(split_projection("data.#(a==1)#"), Some(("data.#(a==1)#", "")));
+        assert_eq!(split_projection("data.#(a==\"#.x\").id"), None);
+        assert_eq!(split_projection("data.#(a==1).id"), None);
+        assert_eq!(split_projection("identities.#(type==\"phone\")#|1.value"), None);
+        assert_eq!(split_projection("data.0.tags"), None);
+        assert_eq!(split_projection("data.#"), None);
+    }
+
+    #[test]
+    fn a_missing_field_leaves_a_gap_instead_of_shifting_later_values() {
+        let json = r#"{"r":[{"id":"1","a":{"n":"x"}},{"id":"2","a":null},{"id":"3","a":{"n":"z"}}]}"#;
+        let doc = Document::new(json);
+        assert_eq!(
+            extract(&doc, "r.#.a.n"),
+            Extracted::Many(vec!["x".into(), String::new(), "z".into()])
+        );
+        // gjson itself drops the missing value:
+        assert_eq!(doc.get("r.#.a.n").raw(), r#"["x","z"]"#);
+        assert_eq!(
+            extract(&doc, "r.#(id>\"1\")#.id"),
+            Extracted::Many(vec!["2".into(), "3".into()])
+        );
+        assert_eq!(extract(&doc, "r.1.id"), Extracted::One("2".into()));
+        assert_eq!(extract(&doc, "nope.#.id"), Extracted::Missing);
     }
 
     #[test]

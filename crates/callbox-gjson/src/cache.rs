@@ -74,6 +74,9 @@ impl Hasher for OffsetHasher {
     fn write_u32(&mut self, n: u32) {
         self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 type OffsetMap<V> = HashMap<u32, V, BuildHasherDefault<OffsetHasher>>;
@@ -84,9 +87,20 @@ struct Store {
     arena: Vec<Entry>,
 }
 
+/// Per-element outcomes of one query condition over one array level.
+#[derive(Debug)]
+struct QueryMemo {
+    open: u32,
+    spec: Box<str>,
+    /// 0 unknown, 1 no match, 2 match (indexed by member number)
+    states: Vec<u8>,
+}
+
 /// Memo tables for one document (filled lazily).
 #[derive(Debug, Default)]
 pub(crate) struct DocCache {
+    /// query memos, looked up by (array offset, spec hash)
+    queries: RefCell<(HashMap<(u32, u64), usize, BuildHasherDefault<OffsetHasher>>, Vec<QueryMemo>)>,
     squash: RefCell<OffsetMap<u32>>,
     store: RefCell<Store>,
     /// reusable buffers for building levels
@@ -136,6 +150,78 @@ impl DocCache {
         let mut st = self.store.borrow_mut();
         st.levels.reserve(containers / 2);
         st.arena.reserve((len / 40).clamp(16, 1 << 20));
+    }
+
+    /// The memo slot for the query condition `parts` (path, op, value)
+    /// over the array level at `open`.
+    pub(crate) fn query_slot(&self, open: u32, parts: [&str; 3]) -> usize {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for p in parts {
+            for &c in p.as_bytes() {
+                h = (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3);
+            }
+            h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+        }
+        let same = |spec: &str| {
+            let mut rest = spec;
+            for p in parts {
+                match rest.strip_prefix(p).and_then(|r| r.strip_prefix('\0')) {
+                    Some(r) => rest = r,
+                    None => return false,
+                }
+            }
+            rest.is_empty()
+        };
+        let mut q = self.queries.borrow_mut();
+        let (map, memos) = &mut *q;
+        let mut key = (open, h);
+        loop {
+            match map.get(&key) {
+                Some(&slot) => {
+                    if memos.get(slot).is_some_and(|m| m.open == open && same(&m.spec)) {
+                        return slot;
+                    }
+                    // hash collision: probe the next key
+                    key.1 = key.1.wrapping_add(1);
+                }
+                None => {
+                    let slot = memos.len();
+                    let mut spec = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+                    for p in parts {
+                        spec.push_str(p);
+                        spec.push('\0');
+                    }
+                    memos.push(QueryMemo {
+                        open,
+                        spec: spec.into_boxed_str(),
+                        states: Vec::new(),
+                    });
+                    map.insert(key, slot);
+                    return slot;
+                }
+            }
+        }
+    }
+
+    /// Recorded outcome for member `k` in query slot `slot`.
+    #[inline]
+    pub(crate) fn query_state(&self, slot: usize, k: usize) -> Option<bool> {
+        let q = self.queries.borrow();
+        match q.1.get(slot).and_then(|m| m.states.get(k)) {
+            Some(1) => Some(false),
+            Some(2) => Some(true),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set_query_state(&self, slot: usize, k: usize, matched: bool) {
+        let mut q = self.queries.borrow_mut();
+        if let Some(m) = q.1.get_mut(slot) {
+            if m.states.len() <= k {
+                m.states.resize(k + 1, 0);
+            }
+            m.states[k] = if matched { 2 } else { 1 };
+        }
     }
 
     pub(crate) fn take_scratch(&self) -> Vec<Entry> {
@@ -190,21 +276,37 @@ impl DocCache {
         match part {
             None => Ok((k, entries[k])),
             Some(part) => {
+                let plen = part.len();
                 for (j, e) in entries.iter().enumerate().skip(k) {
                     if e.flags & KEY_ESC != 0 {
                         return Ok((j, *e));
                     }
-                    let len = (e.ke - e.ks) as usize;
-                    if len == part.len() {
+                    if e.ke.wrapping_sub(e.ks) as usize == plen {
                         let a = (e.ks as usize).wrapping_sub(base);
-                        if doc.get(a..a + len) == Some(part) {
-                            return Ok((j, *e));
+                        if let Some(key) = doc.get(a..a + plen) {
+                            if key.iter().zip(part).all(|(x, y)| x == y) {
+                                return Ok((j, *e));
+                            }
                         }
                     }
                 }
                 Err(n)
             }
         }
+    }
+
+    /// Where the recorded members of the level at `open` are in the arena:
+    /// `(arena start, number of members)`.
+    #[inline]
+    pub(crate) fn view(&self, open: u32) -> Option<(usize, usize)> {
+        let st = self.store.borrow();
+        st.levels.get(&open).map(|lv| (lv.start as usize, lv.len as usize))
+    }
+
+    /// The arena entry at `idx`.
+    #[inline]
+    pub(crate) fn entry_at(&self, idx: usize) -> Option<Entry> {
+        self.store.borrow().arena.get(idx).copied()
     }
 
     /// What is recorded about the level at `open`.

@@ -634,9 +634,9 @@ fn object_with_level<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, w: Win<'_>, i: usize, rp: 
     loop {
         // fast scan over what is recorded
         let step = match w.cache.next_candidate(b, w.base, open, k, plain) {
-            Ok((j, _)) => {
+            Ok((j, e)) => {
                 k = j;
-                levels::level_step(json, w, open, k, 0)
+                levels::checked(&w, e)
             }
             Err(n) => {
                 k = k.max(n);
@@ -1088,11 +1088,17 @@ fn fast_key<'t>(env: &Env<'_>, v: &Value<'t>, key: &str) -> Option<Value<'t>> {
     let kb = key.as_bytes();
     let mut k = 0;
     loop {
-        k = match cache.next_candidate(b, base, open, k, Some(kb)) {
-            Ok((j, _)) => j,
-            Err(n) => k.max(n),
+        let step = match cache.next_candidate(b, base, open, k, Some(kb)) {
+            Ok((j, e)) => {
+                k = j;
+                levels::checked(&w, e)
+            }
+            Err(n) => {
+                k = k.max(n);
+                levels::level_step(raw, w, open, k, 0)
+            }
         };
-        match levels::level_step(raw, w, open, k, 0) {
+        match step {
             Step::End(..) => return Some(Value::missing()),
             Step::Raw(_) => return None,
             Step::Entry(e) => {
@@ -1126,28 +1132,25 @@ fn get_value_path<'t>(env: &Env<'_>, v: Value<'t>, path: &str) -> Value<'t> {
     get_on_value(env, v, path)
 }
 
-/// gjson's `procQuery` closure.
-fn proc_query<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, st: &mut ArrState<'p>, qval: Value<'t>) -> bool {
-    if st.rp.query.all && st.multires.is_empty() {
-        st.multires.push('[');
-    }
+/// First half of gjson's `procQuery`: does the element match the query
+/// condition?
+fn query_match<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, st: &mut ArrState<'p>, qval: &Value<'t>) -> bool {
     let env = c.env;
-    let res_owned;
-    let res: &Value<'_> = if qval.kind == Kind::Json {
-        res_owned = match fast_key(env, &qval, st.rp.query.path) {
+    if qval.kind == Kind::Json {
+        let res = match fast_key(env, qval, st.rp.query.path) {
             Some(v) => v,
             None => get_src(env, &qval.raw, st.rp.query.path),
         };
-        &res_owned
+        query_matches(&mut st.rp.query, &res)
     } else {
-        if !st.rp.query.path.is_empty() {
-            return false;
-        }
-        &qval
-    };
-    if !query_matches(&mut st.rp.query, res) {
-        return false;
+        st.rp.query.path.is_empty() && query_matches(&mut st.rp.query, qval)
     }
+}
+
+/// Second half of gjson's `procQuery`, for a matching element: `true` when
+/// the array loop returns (first-match queries).
+fn query_hit<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, st: &mut ArrState<'p>, qval: Value<'t>) -> bool {
+    let env = c.env;
     let res: Value<'t> = if st.rp.more {
         if let Some((left, right)) = split_possible_pipe(st.rp.path) {
             st.rp.path = left;
@@ -1165,7 +1168,11 @@ fn proc_query<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, st: &mut ArrState<'p>, qval: Valu
             Cow::Borrowed(&res.raw)
         };
         if !raw.is_empty() {
-            if st.multires.len() > 1 {
+            // gjson opens the list at the first queried element; opening it
+            // at the first match gives the same text
+            if st.multires.is_empty() {
+                st.multires.push('[');
+            } else {
                 st.multires.push(',');
             }
             st.multires.push_str(&raw);
@@ -1177,12 +1184,33 @@ fn proc_query<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, st: &mut ArrState<'p>, qval: Valu
     }
 }
 
-/// gjson `parseArray`'s handling of one element value at `vs`.
+/// Query loops use the per-element memo from this element on.
+const MEMO_FROM: usize = 4;
+
+/// Whether element `k` matches the query, from the memo when known.
+fn element_matches<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, st: &mut ArrState<'p>, memo: Option<(usize, usize)>, qval: &Value<'t>) -> bool {
+    let (Some((slot, k)), Some(w)) = (memo, c.win) else {
+        return query_match(c, st, qval);
+    };
+    if let Some(m) = w.cache.query_state(slot, k) {
+        return m;
+    }
+    let m = query_match(c, st, qval);
+    if !c.env.aborted() {
+        w.cache.set_query_state(slot, k, m);
+    }
+    m
+}
+
+/// gjson `parseArray`'s handling of one element value at `vs`. `memo` is
+/// the query memo slot and member number, in level-driven loops.
+#[allow(clippy::too_many_arguments)]
 fn element<'t, 'p>(
     c: &mut Ctx<'t, 'p, '_>,
     st: &mut ArrState<'p>,
     vs: usize,
     r: Option<&EntryRef<'_>>,
+    memo: Option<(usize, usize)>,
     pmatch: bool,
     hit: &mut bool,
 ) -> Flow {
@@ -1200,7 +1228,7 @@ fn element<'t, 'p>(
         }
         let (n, v) = levels::container_value(json, c.win, vs, r);
         if st.rp.query.on {
-            if proc_query(c, st, v) {
+            if element_matches(c, st, memo, &v) && query_hit(c, st, v) {
                 return Flow::Return(n, true);
             }
         } else if *hit && !st.rp.alogok {
@@ -1214,7 +1242,8 @@ fn element<'t, 'p>(
         return Flow::Return(ve, false);
     }
     if st.rp.query.on {
-        if proc_query(c, st, levels::make_scalar(json, vs, ve, esc)) {
+        let v = levels::make_scalar(json, vs, ve, esc);
+        if element_matches(c, st, memo, &v) && query_hit(c, st, v) {
             return Flow::Return(ve, true);
         }
     } else if *hit && !st.rp.alogok {
@@ -1247,6 +1276,16 @@ fn parse_array_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p st
         Some(w) if i >= 1 && i <= len && b[i - 1] == b'[' => Some((w, w.abs(i - 1), 0usize)),
         _ => None,
     };
+    // (arena start, recorded members) of the level, refreshed when it grows
+    let mut view = level.and_then(|(w, open, _)| w.cache.view(open));
+    // memo of per-element query outcomes (created from the 5th element on,
+    // so small arrays do not pay for it); only when evaluating the condition
+    // cannot reach the depth limit, so that skipping it is exact
+    let memo_ok = level.is_some()
+        && st.rp.query.on
+        && !st.rp.query.path.contains('@')
+        && c.env.depth() + 3 * (st.rp.query.path.len() + 2) <= MAX_DEPTH;
+    let mut memo_slot: Option<usize> = None;
     while i <= len {
         if !st.rp.arrch {
             pmatch = partidx == Some(h);
@@ -1254,14 +1293,31 @@ fn parse_array_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p st
         }
         h += 1;
         if let Some((w, open, k)) = level {
-            match levels::level_step(json, w, open, k, 0) {
+            let recorded = match view {
+                Some((start, n)) if k < n => w.cache.entry_at(start + k).map(|e| levels::checked(&w, e)),
+                _ => None,
+            };
+            let step = match recorded {
+                Some(s) => s,
+                None => {
+                    let s = levels::level_step(json, w, open, k, 0);
+                    view = w.cache.view(open);
+                    s
+                }
+            };
+            match step {
                 Step::Entry(e) => {
                     if st.rp.alogok {
                         alog.push(w.rel(e.start));
                     }
                     level = Some((w, open, k + 1));
                     let r = EntryRef { w, open, k, e };
-                    match element(c, &mut st, w.rel(e.vs), Some(&r), pmatch, &mut hit) {
+                    if memo_ok && memo_slot.is_none() && k >= MEMO_FROM {
+                        let q = &st.rp.query;
+                        memo_slot = Some(w.cache.query_slot(open, [q.path, q.op, &q.value]));
+                    }
+                    let memo = memo_slot.map(|slot| (slot, k));
+                    match element(c, &mut st, w.rel(e.vs), Some(&r), memo, pmatch, &mut hit) {
                         Flow::Return(n, found) => return (n, found),
                         Flow::Next(n, sync) => {
                             i = n;
@@ -1299,7 +1355,7 @@ fn parse_array_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p st
                 i += 1;
                 continue;
             }
-            match element(c, &mut st, i, None, pmatch, &mut hit) {
+            match element(c, &mut st, i, None, None, pmatch, &mut hit) {
                 Flow::Return(n, found) => return (n, found),
                 Flow::Next(n, _) => i = n,
             }

@@ -427,17 +427,22 @@ pub(crate) fn entry_value_end(json: &str, r: &EntryRef<'_>) -> Option<usize> {
 /// Step `k` of the level of the container whose opening bracket is at
 /// absolute offset `open` (extending the recorded level by one step when
 /// needed). `depth` is the squash depth for skipping container values.
+/// A recorded member, checked against the window: `Entry`, or `Raw` when
+/// the member does not fit the current text.
+#[inline]
+pub(crate) fn checked(w: &Win<'_>, e: Entry) -> Step {
+    let in_window = if e.ve == UNKNOWN {
+        (e.vs as usize) < w.end()
+    } else {
+        e.ve as usize <= w.end()
+    };
+    if in_window { Step::Entry(e) } else { Step::Raw(e.start) }
+}
+
 pub(crate) fn level_step(json: &str, w: Win<'_>, open: u32, k: usize, depth: u8) -> Step {
     if let Some(s) = w.cache.level_step(open, k) {
         return match s {
-            Step::Entry(e) => {
-                let in_window = if e.ve == UNKNOWN {
-                    (e.vs as usize) < w.end()
-                } else {
-                    e.ve as usize <= w.end()
-                };
-                if in_window { s } else { Step::Raw(e.start) }
-            }
+            Step::Entry(e) => checked(&w, e),
             Step::End(t, last) => {
                 if t as usize <= w.end() {
                     s

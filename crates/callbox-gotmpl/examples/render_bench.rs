@@ -18,7 +18,10 @@ use callbox_gotmpl::{ExecOptions, FuncResult, Funcs, Template, Value};
 fn one_arg<'a>(name: &str, args: &[Value<'a>]) -> Result<Value<'a>, String> {
     match args {
         [v] => Ok(v.clone()),
-        _ => Err(format!("wrong number of args for {name}: want 1 got {}", args.len())),
+        _ => Err(format!(
+            "wrong number of args for {name}: want 1 got {}",
+            args.len()
+        )),
     }
 }
 
@@ -77,12 +80,17 @@ fn stand_in_funcs() -> Funcs {
     });
     funcs.register("TimeFormat", |args: &[Value<'_>]| -> FuncResult<'_> {
         let [v, layout, _utc] = args else {
-            return Err(format!("wrong number of args for TimeFormat: want 3 got {}", args.len()));
+            return Err(format!(
+                "wrong number of args for TimeFormat: want 3 got {}",
+                args.len()
+            ));
         };
         let secs = to_secs(v)?;
         let (y, mo, d) = civil(secs.div_euclid(86_400));
         let t = secs.rem_euclid(86_400);
-        let layout = layout.as_str().ok_or("wrong type for value; expected string")?;
+        let layout = layout
+            .as_str()
+            .ok_or("wrong type for value; expected string")?;
         let mut out = String::with_capacity(layout.len() + 8);
         let mut rest = layout;
         while !rest.is_empty() {
@@ -115,8 +123,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hotpath").to_string());
     let iterations: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(200_000);
 
-    let texts: Vec<String> = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/templates.json"))?)?;
-    let vars: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/vars.json"))?)?;
+    let texts: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/templates.json"))?)?;
+    let vars: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/vars.json"))?)?;
     let funcs = stand_in_funcs();
     let templates = texts
         .iter()

@@ -147,7 +147,11 @@ pub(crate) enum Arg {
     /// `.X.Y`.
     Field { pos: usize, idents: Vec<Box<str>> },
     /// `(pipeline).X.Y`.
-    Chain { pos: usize, node: Box<Arg>, fields: Vec<Box<str>> },
+    Chain {
+        pos: usize,
+        node: Box<Arg>,
+        fields: Vec<Box<str>>,
+    },
     /// `$x.Y.Z`.
     Var { var: VarRef, fields: Vec<Box<str>> },
     /// `.`.
@@ -157,13 +161,25 @@ pub(crate) enum Arg {
     /// `true` / `false`.
     Bool(usize, bool),
     /// A number, with its original text.
-    Number { pos: usize, text: Box<str>, value: NumValue },
+    Number {
+        pos: usize,
+        text: Box<str>,
+        value: NumValue,
+    },
     /// A string constant, quoted as written and unquoted.
-    Str { pos: usize, quoted: Box<str>, text: Box<str> },
+    Str {
+        pos: usize,
+        quoted: Box<str>,
+        text: Box<str>,
+    },
     /// `(pipeline)`.
     Pipe(Box<Pipe>),
     /// A function name.
-    Func { pos: usize, name: Box<str>, kind: FuncKind },
+    Func {
+        pos: usize,
+        name: Box<str>,
+        kind: FuncKind,
+    },
 }
 
 impl Arg {

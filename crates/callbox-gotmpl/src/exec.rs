@@ -6,7 +6,9 @@ use std::fmt::Display;
 use serde_json::{Map, Value as Json};
 use smallvec::SmallVec;
 
-use crate::ast::{Arg, Branch, Builtin, Command, FuncKind, List, Node, NumValue, Pipe, TemplateCall, VarRef};
+use crate::ast::{
+    Arg, Branch, Builtin, Command, FuncKind, List, Node, NumValue, Pipe, TemplateCall, VarRef,
+};
 use crate::fmt::{Printer, push_float_v, quote};
 use crate::funcs::DynFunc;
 use crate::value::{Value, array_elem, map_is_sorted, object_get, sorted_entries};
@@ -123,8 +125,10 @@ impl<'a, 'o> Exec<'a, 'o> {
         };
         self.stack_base = stack_addr();
         self.vars.clear();
-        self.vars.resize(tree.nslots.max(1) as usize, Value::Missing);
-        self.vars[0] = root.clone();
+        self.vars.push(root.clone());
+        for _ in 1..tree.nslots {
+            self.vars.push(Value::Missing);
+        }
         self.frame = 0;
         self.walk_list(&root, &tree.root)?;
         Ok(())
@@ -311,7 +315,11 @@ impl<'a, 'o> Exec<'a, 'o> {
 
     fn set_slot(&mut self, var: &VarRef, v: Value<'a>) -> XResult<()> {
         let Some(slot) = var.slot else {
-            return self.err(var.pos, &var.name, format_args!("undefined variable: {}", var.name));
+            return self.err(
+                var.pos,
+                &var.name,
+                format_args!("undefined variable: {}", var.name),
+            );
         };
         match self.vars.get_mut(self.frame + slot as usize) {
             Some(s) => {
@@ -322,12 +330,7 @@ impl<'a, 'o> Exec<'a, 'o> {
         }
     }
 
-    fn one_iteration(
-        &mut self,
-        b: &'a Branch,
-        index: Value<'a>,
-        elem: Value<'a>,
-    ) -> XResult<Flow> {
+    fn one_iteration(&mut self, b: &'a Branch, index: Value<'a>, elem: Value<'a>) -> XResult<Flow> {
         self.iterations += 1;
         if self.iterations > self.opts.max_range_iterations {
             return self.err_plain(
@@ -470,7 +473,8 @@ impl<'a, 'o> Exec<'a, 'o> {
         let saved_frame = self.frame;
         let saved_tree = self.tree;
         let base = self.vars.len();
-        self.vars.resize(base + tree.nslots.max(1) as usize, Value::Missing);
+        self.vars
+            .resize(base + tree.nslots.max(1) as usize, Value::Missing);
         self.vars[base] = new_dot.clone();
         self.frame = base;
         self.tree = target;
@@ -517,7 +521,13 @@ impl<'a, 'o> Exec<'a, 'o> {
         Ok(())
     }
 
-    fn ideal_constant(&self, pos: usize, text: &str, v: NumValue, ctx: &dyn Display) -> XResult<Value<'a>> {
+    fn ideal_constant(
+        &self,
+        pos: usize,
+        text: &str,
+        v: NumValue,
+        ctx: &dyn Display,
+    ) -> XResult<Value<'a>> {
         match v {
             NumValue::Int(i) => Ok(Value::Int(i)),
             NumValue::Float(f) => Ok(Value::Float(f)),
@@ -525,7 +535,12 @@ impl<'a, 'o> Exec<'a, 'o> {
         }
     }
 
-    fn eval_command(&mut self, dot: &Value<'a>, cmd: &'a Command, fin: Option<Value<'a>>) -> XResult<Value<'a>> {
+    fn eval_command(
+        &mut self,
+        dot: &Value<'a>,
+        cmd: &'a Command,
+        fin: Option<Value<'a>>,
+    ) -> XResult<Value<'a>> {
         let Some(first) = cmd.args.first() else {
             return self.err(cmd.pos, cmd, "empty command");
         };
@@ -576,7 +591,11 @@ impl<'a, 'o> Exec<'a, 'o> {
 
     fn var_value(&self, var: &VarRef) -> XResult<Value<'a>> {
         let Some(slot) = var.slot else {
-            return self.err(var.pos, &var.name, format_args!("undefined variable: {}", var.name));
+            return self.err(
+                var.pos,
+                &var.name,
+                format_args!("undefined variable: {}", var.name),
+            );
         };
         match self.vars.get(self.frame + slot as usize) {
             Some(v) => Ok(v.clone()),
@@ -584,11 +603,23 @@ impl<'a, 'o> Exec<'a, 'o> {
         }
     }
 
-    fn eval_chain_head(&mut self, dot: &Value<'a>, node: &'a Arg, pos: usize, ctx: &Arg) -> XResult<Value<'a>> {
+    fn eval_chain_head(
+        &mut self,
+        dot: &Value<'a>,
+        node: &'a Arg,
+        pos: usize,
+        ctx: &Arg,
+    ) -> XResult<Value<'a>> {
         match node {
-            Arg::Nil(_) => self.err(pos, ctx, format_args!("indirection through explicit nil in {ctx}")),
+            Arg::Nil(_) => self.err(
+                pos,
+                ctx,
+                format_args!("indirection through explicit nil in {ctx}"),
+            ),
             Arg::Pipe(p) => self.eval_pipeline(dot, p),
-            Arg::Func { pos, name, kind } => self.eval_function(dot, *pos, name, kind, None, &[], None),
+            Arg::Func { pos, name, kind } => {
+                self.eval_function(dot, *pos, name, kind, None, &[], None)
+            }
             other => self.eval_arg(dot, ArgType::Value, other),
         }
     }
@@ -629,7 +660,11 @@ impl<'a, 'o> Exec<'a, 'o> {
         match receiver {
             Value::Object(m) => {
                 if has_args {
-                    return self.err(pos, ctx, format_args!("{name} is not a method but has arguments"));
+                    return self.err(
+                        pos,
+                        ctx,
+                        format_args!("{name} is not a method but has arguments"),
+                    );
                 }
                 match object_get(m, name) {
                     Some(v) => Ok(v),
@@ -646,17 +681,29 @@ impl<'a, 'o> Exec<'a, 'o> {
             }
             Value::Missing => {
                 if self.opts.missing_key == MissingKey::Error {
-                    return self.err(pos, ctx, format_args!("nil data; no entry for key {}", quote(name)));
+                    return self.err(
+                        pos,
+                        ctx,
+                        format_args!("nil data; no entry for key {}", quote(name)),
+                    );
                 }
                 Ok(Value::Missing)
             }
-            Value::Nil => self.err(pos, ctx, format_args!("nil pointer evaluating interface {{}}.{name}")),
+            Value::Nil => self.err(
+                pos,
+                ctx,
+                format_args!("nil pointer evaluating interface {{}}.{name}"),
+            ),
             other => self.err(
                 pos,
                 ctx,
                 format_args!(
                     "can't evaluate field {name} in type {}",
-                    if from_container { "interface {}" } else { other.go_type() }
+                    if from_container {
+                        "interface {}"
+                    } else {
+                        other.go_type()
+                    }
                 ),
             ),
         }
@@ -664,18 +711,35 @@ impl<'a, 'o> Exec<'a, 'o> {
 
     // ------------------------------------------------------------ arguments
 
-    fn validate(&self, v: Value<'a>, ty: ArgType, n: &dyn Display, pos: usize) -> XResult<Value<'a>> {
+    fn validate(
+        &self,
+        v: Value<'a>,
+        ty: ArgType,
+        n: &dyn Display,
+        pos: usize,
+    ) -> XResult<Value<'a>> {
         match ty {
             ArgType::Value | ArgType::User => Ok(v),
-            ArgType::Iface => Ok(if matches!(v, Value::Missing) { Value::Nil } else { v }),
+            ArgType::Iface => Ok(if matches!(v, Value::Missing) {
+                Value::Nil
+            } else {
+                v
+            }),
             ArgType::Str => match v {
                 Value::Str(_) => Ok(v),
                 Value::Missing => self.err(pos, n, "invalid value; expected string"),
-                Value::Nil => self.err(pos, n, "wrong type for value; expected string; got interface {}"),
+                Value::Nil => self.err(
+                    pos,
+                    n,
+                    "wrong type for value; expected string; got interface {}",
+                ),
                 other => self.err(
                     pos,
                     n,
-                    format_args!("wrong type for value; expected string; got {}", other.go_type()),
+                    format_args!(
+                        "wrong type for value; expected string; got {}",
+                        other.go_type()
+                    ),
                 ),
             },
         }
@@ -702,7 +766,9 @@ impl<'a, 'o> Exec<'a, 'o> {
                 }
             }
             Arg::Pipe(p) => self.eval_pipeline(dot, p)?,
-            Arg::Func { pos, name, kind } => self.eval_function(dot, *pos, name, kind, None, &[], None)?,
+            Arg::Func { pos, name, kind } => {
+                self.eval_function(dot, *pos, name, kind, None, &[], None)?
+            }
             Arg::Chain { node, fields, .. } => {
                 let recv = self.eval_chain_head(dot, node, pos, n)?;
                 self.eval_field_chain(&recv, fields, false, pos, n)?
@@ -748,7 +814,11 @@ impl<'a, 'o> Exec<'a, 'o> {
         } else if let Some(b) = Builtin::lookup(name) {
             Resolved::Builtin(b)
         } else {
-            return self.err(pos, &name, format_args!("{} is not a defined function", quote(name)));
+            return self.err(
+                pos,
+                &name,
+                format_args!("{} is not a defined function", quote(name)),
+            );
         };
         let call_pos = cmd.map_or(pos, |c| c.pos);
         match resolved {
@@ -772,21 +842,37 @@ impl<'a, 'o> Exec<'a, 'o> {
         }
     }
 
-    fn call_err<T>(&self, pos: usize, cmd: Option<&Command>, name: &str, e: impl Display) -> XResult<T> {
+    fn call_err<T>(
+        &self,
+        pos: usize,
+        cmd: Option<&Command>,
+        name: &str,
+        e: impl Display,
+    ) -> XResult<T> {
         match cmd {
             Some(c) => self.err(pos, c, format_args!("error calling {name}: {e}")),
             None => self.err(pos, &name, format_args!("error calling {name}: {e}")),
         }
     }
 
-    fn arity(&self, pos: usize, name: &str, args: usize, has_final: bool, want: usize, variadic: bool) -> XResult<()> {
+    fn arity(
+        &self,
+        pos: usize,
+        name: &str,
+        args: usize,
+        has_final: bool,
+        want: usize,
+        variadic: bool,
+    ) -> XResult<()> {
         let num_in = args + usize::from(has_final);
         if variadic {
             if num_in < want {
                 return self.err(
                     pos,
                     &name,
-                    format_args!("wrong number of args for {name}: want at least {want} got {args}"),
+                    format_args!(
+                        "wrong number of args for {name}: want at least {want} got {args}"
+                    ),
                 );
             }
         } else if num_in != want {
@@ -800,14 +886,24 @@ impl<'a, 'o> Exec<'a, 'o> {
     }
 
     /// Evaluates all arguments (and the final value) of a builtin onto the argument stack.
-    fn push_args(&mut self, dot: &Value<'a>, args: &'a [Arg], fin: Option<Value<'a>>, ty: ArgType) -> XResult<usize> {
+    fn push_args(
+        &mut self,
+        dot: &Value<'a>,
+        args: &'a [Arg],
+        fin: Option<Value<'a>>,
+        ty: ArgType,
+    ) -> XResult<usize> {
         let base = self.args.len();
         for a in args {
             let v = self.eval_arg(dot, ty, a)?;
             self.args.push(v);
         }
         if let Some(f) = fin {
-            let f = if ty == ArgType::Iface && matches!(f, Value::Missing) { Value::Nil } else { f };
+            let f = if ty == ArgType::Iface && matches!(f, Value::Missing) {
+                Value::Nil
+            } else {
+                f
+            };
             self.args.push(f);
         }
         Ok(base)
@@ -996,14 +1092,18 @@ impl<'a, 'o> Exec<'a, 'o> {
             Some((a, rest)) => (self.eval_arg(s.dot, ArgType::Str, a)?, rest, fin),
             None => {
                 let f = fin.unwrap_or(Value::Missing);
-                (self.validate(f, ArgType::Str, &s.name, s.pos)?, s.args, None)
+                (
+                    self.validate(f, ArgType::Str, &s.name, s.pos)?,
+                    s.args,
+                    None,
+                )
             }
         };
         self.args.push(format);
         self.push_args(s.dot, rest, fin, ArgType::Iface)?;
-        let mut out = String::new();
-        let mut p = Printer::new(&mut out, self.opts.max_output_bytes);
         let fmt_str = self.args[base].as_str().unwrap_or("");
+        let mut out = String::with_capacity(fmt_str.len() + 16 * (self.args.len() - base));
+        let mut p = Printer::new(&mut out, self.opts.max_output_bytes);
         let r = p.printf(fmt_str, &self.args[base + 1..]);
         self.args.truncate(base);
         if r.is_err() {
@@ -1101,7 +1201,10 @@ fn index_arg(index: &Value<'_>, cap: usize) -> Result<usize, String> {
             Ok(*x as usize)
         }
         Value::Missing | Value::Nil => Err("cannot index slice/array with nil".to_string()),
-        other => Err(format!("cannot index slice/array with type {}", other.go_type())),
+        other => Err(format!(
+            "cannot index slice/array with type {}",
+            other.go_type()
+        )),
     }
 }
 
@@ -1134,7 +1237,10 @@ fn index_value<'a>(item: Value<'a>, indexes: &[Value<'a>]) -> Result<Value<'a>, 
                         return Err("value is nil; should be of type string".to_string());
                     }
                     other => {
-                        return Err(format!("value has type {}; should be string", other.go_type()));
+                        return Err(format!(
+                            "value has type {}; should be string",
+                            other.go_type()
+                        ));
                     }
                 };
                 object_get(&m, key).unwrap_or(Value::Nil)
@@ -1241,14 +1347,13 @@ fn eq(arg1: &Value<'_>, arg2: &[Value<'_>]) -> Result<bool, String> {
     let k1 = basic_kind(arg1);
     for arg in arg2 {
         let k2 = basic_kind(arg);
-        let truth;
-        if k1 != k2 {
+        let truth = if k1 != k2 {
             if !arg1.is_nil() && !arg.is_nil() {
                 return Err(ERR_BAD_COMPARISON.to_string());
             }
-            truth = false;
+            false
         } else {
-            truth = match (arg1, arg) {
+            match (arg1, arg) {
                 (Value::Bool(a), Value::Bool(b)) => a == b,
                 (Value::Float(a), Value::Float(b)) => a == b,
                 (Value::Int(a), Value::Int(b)) => a == b,
@@ -1274,8 +1379,8 @@ fn eq(arg1: &Value<'_>, arg2: &[Value<'_>]) -> Result<bool, String> {
                         ));
                     }
                 }
-            };
-        }
+            }
+        };
         if truth {
             return Ok(true);
         }

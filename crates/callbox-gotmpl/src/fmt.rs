@@ -151,7 +151,14 @@ impl<'b> Printer<'b> {
         self.f.zero = old_zero;
     }
 
-    fn fmt_integer(&mut self, mut u: u64, base: u64, is_signed: bool, verb: char, digits: &[u8; 17]) {
+    fn fmt_integer(
+        &mut self,
+        mut u: u64,
+        base: u64,
+        is_signed: bool,
+        verb: char,
+        digits: &[u8; 17],
+    ) {
         let negative = is_signed && (u as i64) < 0;
         if negative {
             u = u.wrapping_neg();
@@ -210,11 +217,7 @@ impl<'b> Printer<'b> {
         if self.f.sharp {
             match base {
                 2 => buf.extend_from_slice(b"b0"),
-                8 => {
-                    if buf.last() != Some(&b'0') {
-                        buf.push(b'0');
-                    }
-                }
+                8 if buf.last() != Some(&b'0') => buf.push(b'0'),
                 16 => {
                     buf.push(digits[16]);
                     buf.push(b'0');
@@ -310,11 +313,12 @@ impl<'b> Printer<'b> {
             self.pad(&q);
             return;
         }
-        let q = if self.f.plus {
-            quote_with(s, '"', true)
-        } else {
-            quote_with(s, '"', false)
-        };
+        if !self.f.wid_present || self.wid == 0 {
+            quote_into(self.buf, s, '"', self.f.plus);
+            return;
+        }
+        let mut q = String::with_capacity(s.len() + 2);
+        quote_into(&mut q, s, '"', self.f.plus);
         self.pad(&q);
     }
 
@@ -605,7 +609,13 @@ impl<'b> Printer<'b> {
         self.buf.push_str("(BADINDEX)");
     }
 
-    fn arg_number(&mut self, arg_num: usize, format: &[u8], i: usize, num_args: usize) -> (usize, usize, bool) {
+    fn arg_number(
+        &mut self,
+        arg_num: usize,
+        format: &[u8],
+        i: usize,
+        num_args: usize,
+    ) -> (usize, usize, bool) {
         if format.len() <= i || format[i] != b'[' {
             return (arg_num, i, false);
         }
@@ -739,7 +749,10 @@ impl<'b> Printer<'b> {
                 break;
             }
 
-            let verb = format.get(i..).and_then(|s| s.chars().next()).unwrap_or('\u{FFFD}');
+            let verb = format
+                .get(i..)
+                .and_then(|s| s.chars().next())
+                .unwrap_or('\u{FFFD}');
             i += verb.len_utf8();
 
             if verb == '%' {
@@ -833,7 +846,7 @@ fn parsenum(s: &[u8], start: usize, end: usize) -> (i64, bool, usize) {
     let mut isnum = false;
     let mut newi = start;
     while newi < end && s[newi].is_ascii_digit() {
-        if num > MAX_WID || num < -MAX_WID {
+        if !(-MAX_WID..=MAX_WID).contains(&num) {
             return (0, false, end);
         }
         num = num * 10 + (s[newi] - b'0') as i64;
@@ -869,7 +882,7 @@ fn int_from_arg(a: &[Value<'_>], arg_num: usize) -> (i64, bool, usize) {
             is_int = true;
         }
         new_arg_num = arg_num + 1;
-        if num > MAX_WID || num < -MAX_WID {
+        if !(-MAX_WID..=MAX_WID).contains(&num) {
             num = 0;
             is_int = false;
         }
@@ -909,7 +922,10 @@ fn digits_from_exp(s: &str) -> Digits {
 /// that length, the one closest to `v`, ties to even (as Go's Ryū does).
 fn shortest_digits(v: f64) -> Digits {
     if v == 0.0 {
-        return Digits { d: Vec::new(), dp: 0 };
+        return Digits {
+            d: Vec::new(),
+            dp: 0,
+        };
     }
     if v < 1e15 && v.fract() == 0.0 {
         let mut n = v as u64;
@@ -956,7 +972,10 @@ const MAX_FRAC_DIGITS: i64 = 1100;
 /// zeros removed.
 fn fixed_digits(v: f64, n: i64) -> Digits {
     if v == 0.0 {
-        return Digits { d: Vec::new(), dp: 0 };
+        return Digits {
+            d: Vec::new(),
+            dp: 0,
+        };
     }
     let n = n.clamp(1, MAX_SIG_DIGITS);
     let mut s = String::with_capacity(n as usize + 8);
@@ -1021,7 +1040,11 @@ fn fmt_f(dst: &mut String, neg: bool, d: &Digits, prec: i64) {
         dst.push('.');
         for i in 0..prec {
             let j = d.dp + i;
-            let ch = if 0 <= j && j < nd { d.d[j as usize] } else { b'0' };
+            let ch = if 0 <= j && j < nd {
+                d.d[j as usize]
+            } else {
+                b'0'
+            };
             dst.push(ch as char);
         }
     }
@@ -1242,24 +1265,35 @@ fn append_escaped_rune(buf: &mut String, r: char, quote: char, ascii_only: bool)
 
 fn quote_with(s: &str, quote: char, ascii_only: bool) -> String {
     let mut buf = String::with_capacity(s.len() + 2);
+    quote_into(&mut buf, s, quote, ascii_only);
+    buf
+}
+
+/// Appends `s` quoted like Go's `strconv.Quote` (`ascii_only`: `QuoteToASCII`).
+fn quote_into(buf: &mut String, s: &str, quote: char, ascii_only: bool) {
+    buf.reserve(s.len() + 2);
     buf.push(quote);
-    let mut rest = s;
-    while !rest.is_empty() {
-        // Copy the longest run of printable ASCII that needs no escape in one go.
-        let run = rest
-            .bytes()
-            .take_while(|&b| (b' '..=b'~').contains(&b) && b != quote as u8 && b != b'\\')
-            .count();
-        buf.push_str(&rest[..run]);
-        rest = &rest[run..];
-        let Some(r) = rest.chars().next() else {
+    let bytes = s.as_bytes();
+    let q = quote as u8;
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if (b' '..=b'~').contains(&b) && b != q && b != b'\\' {
+            i += 1;
+            continue;
+        }
+        // Copy the run of printable ASCII that needs no escape, then escape one character.
+        buf.push_str(&s[start..i]);
+        let Some(r) = s[i..].chars().next() else {
             break;
         };
-        append_escaped_rune(&mut buf, r, quote, ascii_only);
-        rest = &rest[r.len_utf8()..];
+        append_escaped_rune(buf, r, quote, ascii_only);
+        i += r.len_utf8();
+        start = i;
     }
+    buf.push_str(&s[start..]);
     buf.push(quote);
-    buf
 }
 
 /// Go's `strconv.Quote`.

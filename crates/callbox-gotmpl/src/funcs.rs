@@ -90,6 +90,8 @@ impl Funcs {
 
 impl fmt::Debug for Funcs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Funcs").field("names", &self.names()).finish()
+        f.debug_struct("Funcs")
+            .field("names", &self.names())
+            .finish()
     }
 }

@@ -231,7 +231,11 @@ impl<'s> Lexer<'s> {
 
     fn backup(&mut self) {
         if !self.at_eof && self.pos > 0 {
-            if let Some(c) = self.input.get(..self.pos).and_then(|s| s.chars().next_back()) {
+            if let Some(c) = self
+                .input
+                .get(..self.pos)
+                .and_then(|s| s.chars().next_back())
+            {
                 self.pos -= c.len_utf8();
             }
         }
@@ -489,9 +493,7 @@ impl<'s> Lexer<'s> {
                     }
                     let kw = keyword(word);
                     match kw {
-                        Some(ItemType::Break) if !self.break_ok => {
-                            self.emit(ItemType::Identifier)
-                        }
+                        Some(ItemType::Break) if !self.break_ok => self.emit(ItemType::Identifier),
                         Some(ItemType::Continue) if !self.continue_ok => {
                             self.emit(ItemType::Identifier)
                         }

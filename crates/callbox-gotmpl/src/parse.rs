@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
+use crate::FieldRef;
 use crate::ast::{
     Action, Arg, Branch, Builtin, Command, FuncKind, List, Node, NumValue, Pipe, TemplateCall,
     VarRef,
 };
 use crate::funcs::FuncsInner;
 use crate::lex::{Item, ItemType, lex};
-use crate::FieldRef;
 
 /// Maximum nesting of control structures, parenthesized pipelines and `{{block}}`s.
 pub(crate) const MAX_PARSE_DEPTH: usize = 200;
@@ -200,7 +200,10 @@ impl<'s> Parser<'s, '_> {
 
     fn unexpected<T>(&self, token: Item<'s>, context: &str) -> PResult<T> {
         if token.typ == ItemType::Error {
-            let msg = self.lex_error.clone().unwrap_or_else(|| "lexical error".into());
+            let msg = self
+                .lex_error
+                .clone()
+                .unwrap_or_else(|| "lexical error".into());
             return perr(token.pos, msg);
         }
         if token.typ == ItemType::Eof {
@@ -211,7 +214,10 @@ impl<'s> Parser<'s, '_> {
 
     fn unexpected_eof<T>(&self, pos: usize) -> PResult<T> {
         match self.open.last() {
-            Some(&(at, kw)) => perr(at, format!("unexpected EOF: missing {{{{end}}}} for this {{{{{kw}}}}}")),
+            Some(&(at, kw)) => perr(
+                at,
+                format!("unexpected EOF: missing {{{{end}}}} for this {{{{{kw}}}}}"),
+            ),
             None => perr(pos, "unexpected EOF"),
         }
     }
@@ -246,7 +252,11 @@ impl<'s> Parser<'s, '_> {
     fn add_tree(&mut self, name: String, root: List, nslots: u32, pos: usize) -> PResult<()> {
         match self.tree_set.get(&name).copied() {
             None => {
-                self.trees.push(Tree { name: name.clone(), root, nslots });
+                self.trees.push(Tree {
+                    name: name.clone(),
+                    root,
+                    nslots,
+                });
                 self.tree_set.insert(name, self.trees.len() - 1);
             }
             Some(i) if is_empty_tree(&self.trees[i].root) => {
@@ -256,7 +266,10 @@ impl<'s> Parser<'s, '_> {
                 if !is_empty_tree(&root) {
                     return perr(
                         pos,
-                        format!("template: multiple definition of template {}", crate::fmt::quote(&name)),
+                        format!(
+                            "template: multiple definition of template {}",
+                            crate::fmt::quote(&name)
+                        ),
                     );
                 }
             }
@@ -382,7 +395,11 @@ impl<'s> Parser<'s, '_> {
 
     #[inline(never)]
     fn break_continue(&mut self, delim: usize, typ: ItemType) -> PResult<Piece> {
-        let what = if typ == ItemType::Break { "break" } else { "continue" };
+        let what = if typ == ItemType::Break {
+            "break"
+        } else {
+            "continue"
+        };
         let t = self.next_non_space();
         if t.typ != ItemType::RightDelim {
             return self.unexpected(t, &format!("{{{{{what}}}}}"));
@@ -467,12 +484,17 @@ impl<'s> Parser<'s, '_> {
 
     fn control_else(&mut self, else_pos: usize, context: &'static str) -> PResult<List> {
         let peek = self.peek().typ;
-        if (context == "if" && peek == ItemType::If) || (context == "with" && peek == ItemType::With)
+        if (context == "if" && peek == ItemType::If)
+            || (context == "with" && peek == ItemType::With)
         {
             self.next();
             self.action_pos = else_pos;
             let b = self.parse_control(else_pos, context)?;
-            let node = if context == "if" { Node::If(b) } else { Node::With(b) };
+            let node = if context == "if" {
+                Node::If(b)
+            } else {
+                Node::With(b)
+            };
             return Ok(vec![node]);
         }
         let mut list = Vec::new();
@@ -649,7 +671,11 @@ impl<'s> Parser<'s, '_> {
         }
         for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
             if let Some(
-                a @ (Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number { .. } | Arg::Str { .. }),
+                a @ (Arg::Bool(..)
+                | Arg::Dot(_)
+                | Arg::Nil(_)
+                | Arg::Number { .. }
+                | Arg::Str { .. }),
             ) = c.args.first()
             {
                 return perr(
@@ -701,7 +727,10 @@ impl<'s> Parser<'s, '_> {
                 idents.extend(fields);
                 Arg::Field { pos, idents }
             }
-            Arg::Var { var, fields: mut fs } => {
+            Arg::Var {
+                var,
+                fields: mut fs,
+            } => {
                 if &*var.name == "$" && fs.is_empty() {
                     if let Some(first) = fields.first() {
                         self.root_fields.push(FieldRef {
@@ -713,10 +742,17 @@ impl<'s> Parser<'s, '_> {
                 fs.extend(fields);
                 Arg::Var { var, fields: fs }
             }
-            a @ (Arg::Bool(..) | Arg::Str { .. } | Arg::Number { .. } | Arg::Nil(_) | Arg::Dot(_)) => {
+            a @ (Arg::Bool(..)
+            | Arg::Str { .. }
+            | Arg::Number { .. }
+            | Arg::Nil(_)
+            | Arg::Dot(_)) => {
                 return perr(
                     a.pos(),
-                    format!("unexpected . after term {}", crate::fmt::quote(&a.to_string())),
+                    format!(
+                        "unexpected . after term {}",
+                        crate::fmt::quote(&a.to_string())
+                    ),
                 );
             }
             other => Arg::Chain {
@@ -738,7 +774,10 @@ impl<'s> Parser<'s, '_> {
                 } else if let Some(b) = Builtin::lookup(name) {
                     FuncKind::Builtin(b)
                 } else {
-                    return perr(pos, format!("function {} not defined", crate::fmt::quote(name)));
+                    return perr(
+                        pos,
+                        format!("function {} not defined", crate::fmt::quote(name)),
+                    );
                 };
                 Arg::Func {
                     pos,
@@ -869,7 +908,10 @@ fn new_number(text: &str, typ: ItemType) -> Result<NumValue, String> {
             }
             Ok(NumValue::Float(f))
         }
-        None => Err(format!("illegal number syntax: {}", crate::fmt::quote(text))),
+        None => Err(format!(
+            "illegal number syntax: {}",
+            crate::fmt::quote(text)
+        )),
     }
 }
 
@@ -1138,7 +1180,8 @@ fn parse_hex_float(b: &[u8]) -> Option<f64> {
     if exp > max_exp {
         return None;
     }
-    let bits = (mantissa & ((1 << MANTBITS) - 1)) | ((((exp - BIAS) & ((1 << 11) - 1)) as u64) << MANTBITS);
+    let bits = (mantissa & ((1 << MANTBITS) - 1))
+        | ((((exp - BIAS) & ((1 << 11) - 1)) as u64) << MANTBITS);
     Some(f64::from_bits(bits))
 }
 

@@ -1374,4 +1374,3 @@ pub(crate) static PRINT: &[(u32, u32)] = &[
     (0x30000, 0x3134A),
     (0xE0100, 0xE01EF),
 ];
-

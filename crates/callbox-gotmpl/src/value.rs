@@ -131,7 +131,10 @@ impl<'a> Value<'a> {
         match self {
             Value::Int(i) => Some(*i),
             Value::Float(f) => {
-                if f.fract() == 0.0 && *f >= -9.223_372_036_854_776e18 && *f < 9.223_372_036_854_776e18 {
+                if f.fract() == 0.0
+                    && *f >= -9.223_372_036_854_776e18
+                    && *f < 9.223_372_036_854_776e18
+                {
                     Some(*f as i64)
                 } else {
                     None

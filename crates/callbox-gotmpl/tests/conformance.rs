@@ -1,6 +1,8 @@
 //! Runs the conformance vectors taken from Go's `text/template` exec tests
 //! (`tests/conformance/text_template_cases.json`, answers of the real library over JSON data).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
+
 use callbox_gotmpl::{ExecOptions, Funcs, MissingKey, Template};
 use serde_json::Value as Json;
 

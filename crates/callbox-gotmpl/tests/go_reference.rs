@@ -6,6 +6,8 @@
 //! A case passes when both succeed with the same output, or both fail at the same stage
 //! (parse or execution). Error messages are informative only.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
+
 use callbox_gotmpl::{Funcs, Template, Value};
 use serde_json::Value as Json;
 
@@ -25,7 +27,10 @@ fn funcs() -> Funcs {
                 None => Value::from_string(String::new()),
             })
         }
-        _ => Err(format!("wrong number of args for Capitalize: want 1 got {}", args.len())),
+        _ => Err(format!(
+            "wrong number of args for Capitalize: want 1 got {}",
+            args.len()
+        )),
     });
     f.register("UrlEncode", |args: &[Value<'_>]| match args {
         [v] => {
@@ -40,7 +45,10 @@ fn funcs() -> Funcs {
             }
             Ok(Value::from_string(o))
         }
-        _ => Err(format!("wrong number of args for UrlEncode: want 1 got {}", args.len())),
+        _ => Err(format!(
+            "wrong number of args for UrlEncode: want 1 got {}",
+            args.len()
+        )),
     });
     f
 }

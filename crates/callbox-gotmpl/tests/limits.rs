@@ -1,5 +1,7 @@
 //! Limits: nothing panics, hangs or overflows the stack, whatever the template.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
+
 use callbox_gotmpl::{ExecOptions, Funcs, Template};
 use serde_json::json;
 
@@ -9,8 +11,13 @@ fn parse(text: &str) -> Result<Template, callbox_gotmpl::ParseError> {
 
 fn exec(t: &Template, options: &ExecOptions) -> Result<String, callbox_gotmpl::ExecError> {
     let mut out = String::new();
-    t.execute(&json!({"X": "x", "SI": [1, 2, 3]}), &Funcs::new(), options, &mut out)
-        .map(|()| out)
+    t.execute(
+        &json!({"X": "x", "SI": [1, 2, 3]}),
+        &Funcs::new(),
+        options,
+        &mut out,
+    )
+    .map(|()| out)
 }
 
 #[test]
@@ -51,7 +58,10 @@ fn deep_recursion_through_templates_is_bounded() {
 
     let t = parse(r#"{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}"#).unwrap();
     let e = exec(&t, &ExecOptions::default()).unwrap_err();
-    assert!(e.message.contains("exceeded maximum template depth (100)"), "{e}");
+    assert!(
+        e.message.contains("exceeded maximum template depth (100)"),
+        "{e}"
+    );
     let options = ExecOptions {
         max_depth: 10_000,
         ..ExecOptions::default()
@@ -68,5 +78,9 @@ fn exponential_template_calls_are_bounded() {
     )
     .unwrap();
     let e = exec(&t, &ExecOptions::default()).unwrap_err();
-    assert!(e.message.contains("template calls exceed the limit of 100000"), "{e}");
+    assert!(
+        e.message
+            .contains("template calls exceed the limit of 100000"),
+        "{e}"
+    );
 }

@@ -1,21 +1,116 @@
 //! Property tests: whatever the template text and the data, parsing and execution return
 //! `Ok` or `Err` — they never panic, hang or overflow the stack.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
+
 use callbox_gotmpl::{ExecOptions, Funcs, Template, Value};
 use proptest::prelude::*;
 use serde_json::{Map, Value as Json};
 
 /// Pieces that make random text look like templates.
 const FRAGMENTS: &[&str] = &[
-    "{{", "}}", "{{- ", " -}}", "{{-", "-}}", " ", "  ", "\n", "\t", "(", ")", "|", ",", ":=", "=",
-    "$", "$x", "$y", ".", "..", ".X", ".A", ".A.B", ".L", ".N", ".S", "\"", "\"s\"", "`", "`r`", "'",
-    "'c'", "'\\n'", "\"\\x41\"", "\"%d\"", "\"%v %s\"", "\"%-*.*q\"", "0", "1", "-1", "1.5", "1e3",
-    "0x1F", "0b1", "1_0", "09", "1e400", "nil", "true", "false", "if", "else", "end", "range",
-    "with", "define", "template", "block", "break", "continue", "\"d\"", "and", "or", "not", "len",
-    "index", "slice", "print", "printf", "println", "html", "js", "urlquery", "eq", "ne", "lt",
-    "le", "gt", "ge", "call", "Up", "/*", "*/", "{{end}}", "{{else}}", "{{if .X}}", "{{range .L}}",
-    "{{range $i, $e := .L}}", "{{with .A}}", "{{define \"d\"}}", "{{template \"d\" .}}",
-    "{{block \"b\" .}}", "{{break}}", "{{continue}}", "é", "😀", "\u{0}", "}", "{", "#", "%",
+    "{{",
+    "}}",
+    "{{- ",
+    " -}}",
+    "{{-",
+    "-}}",
+    " ",
+    "  ",
+    "\n",
+    "\t",
+    "(",
+    ")",
+    "|",
+    ",",
+    ":=",
+    "=",
+    "$",
+    "$x",
+    "$y",
+    ".",
+    "..",
+    ".X",
+    ".A",
+    ".A.B",
+    ".L",
+    ".N",
+    ".S",
+    "\"",
+    "\"s\"",
+    "`",
+    "`r`",
+    "'",
+    "'c'",
+    "'\\n'",
+    "\"\\x41\"",
+    "\"%d\"",
+    "\"%v %s\"",
+    "\"%-*.*q\"",
+    "0",
+    "1",
+    "-1",
+    "1.5",
+    "1e3",
+    "0x1F",
+    "0b1",
+    "1_0",
+    "09",
+    "1e400",
+    "nil",
+    "true",
+    "false",
+    "if",
+    "else",
+    "end",
+    "range",
+    "with",
+    "define",
+    "template",
+    "block",
+    "break",
+    "continue",
+    "\"d\"",
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "slice",
+    "print",
+    "printf",
+    "println",
+    "html",
+    "js",
+    "urlquery",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "call",
+    "Up",
+    "/*",
+    "*/",
+    "{{end}}",
+    "{{else}}",
+    "{{if .X}}",
+    "{{range .L}}",
+    "{{range $i, $e := .L}}",
+    "{{with .A}}",
+    "{{define \"d\"}}",
+    "{{template \"d\" .}}",
+    "{{block \"b\" .}}",
+    "{{break}}",
+    "{{continue}}",
+    "é",
+    "😀",
+    "\u{0}",
+    "}",
+    "{",
+    "#",
+    "%",
 ];
 
 fn template_text() -> impl Strategy<Value = String> {
@@ -46,8 +141,14 @@ fn json_value() -> impl Strategy<Value = Json> {
 
 /// Data with the keys the fragments use, holding arbitrary values.
 fn data() -> impl Strategy<Value = Json> {
-    (json_value(), json_value(), json_value(), json_value(), json_value()).prop_map(
-        |(x, a, l, n, s)| {
+    (
+        json_value(),
+        json_value(),
+        json_value(),
+        json_value(),
+        json_value(),
+    )
+        .prop_map(|(x, a, l, n, s)| {
             let mut m = Map::new();
             m.insert("X".into(), x);
             m.insert("A".into(), a);
@@ -55,8 +156,7 @@ fn data() -> impl Strategy<Value = Json> {
             m.insert("N".into(), n);
             m.insert("S".into(), s);
             Json::Object(m)
-        },
-    )
+        })
 }
 
 fn funcs() -> Funcs {
@@ -77,7 +177,11 @@ fn options() -> ExecOptions {
 }
 
 fn check_position(text: &str, offset: usize, line: usize, column: usize) {
-    assert!(offset <= text.len(), "offset {offset} beyond {}", text.len());
+    assert!(
+        offset <= text.len(),
+        "offset {offset} beyond {}",
+        text.len()
+    );
     assert!(line >= 1 && column >= 1);
     assert!(line <= text.matches('\n').count() + 1);
 }

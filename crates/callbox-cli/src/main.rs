@@ -118,7 +118,7 @@ fn main() -> ExitCode {
                     max_response_bytes,
                     origin_overrides,
                 },
-        } => run(RunArgs {
+        } => origin_pairs(&origin_overrides).and_then(|origin_overrides| run(RunArgs {
             file,
             scenario,
             request,
@@ -128,13 +128,10 @@ fn main() -> ExitCode {
             settings: HttpSettings {
                 timeout: Duration::from_secs(timeout.max(1)),
                 max_response_bytes,
-                origin_overrides: origin_overrides
-                    .iter()
-                    .filter_map(|o| o.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())))
-                    .collect(),
+                origin_overrides,
                 ..HttpSettings::default()
             },
-        }),
+        })),
         Command::Render { template, data, vars } => render(&template, data.as_deref(), &vars),
         Command::Path { path, file, raw } => path_command(&path, file.as_deref(), raw),
     };
@@ -167,6 +164,22 @@ fn key_values(pairs: &[String], what: &str) -> anyhow::Result<Map<String, Value>
         map.insert(k.to_string(), Value::String(v.to_string()));
     }
     Ok(map)
+}
+
+fn origin_pairs(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|p| {
+            let (from, to) = p
+                .split_once('=')
+                .with_context(|| format!("--origin-override {p:?} is not FROM=TO"))?;
+            for origin in [from, to] {
+                callbox_core::request::check_url(origin)
+                    .map_err(|e| anyhow::anyhow!("--origin-override: {origin:?} is not an http(s) origin ({e})"))?;
+            }
+            Ok((from.to_string(), to.to_string()))
+        })
+        .collect()
 }
 
 fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
@@ -268,6 +281,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     integration.set_time_zone(Arc::new(LocalTimeZone::system()));
+    integration.set_source_name(&name);
     let scenario = ScenarioId::parse(&args.scenario);
     if integration.template().scenario(&scenario).is_none() {
         anyhow::bail!(

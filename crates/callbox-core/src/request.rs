@@ -41,8 +41,10 @@ impl HttpRequest {
 
 /// Rendering a template text failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{position}: {message}", position = DisplayPosition(self.position))]
+#[error("{}{}: {message}", if file.is_empty() { String::new() } else { format!("{file}:") }, DisplayPosition(self.position))]
 pub struct RenderError {
+    /// The template file's name (empty when unknown).
+    pub file: String,
     /// File offset of the failing action.
     pub offset: usize,
     /// Its line and column in the template file.
@@ -100,6 +102,7 @@ impl Integration {
             .map_err(|e| {
                 let offset = text.file_offset(e.offset);
                 RenderError {
+                    file: self.source_name().to_string(),
                     offset,
                     position: self.position(offset),
                     message: e.message,

@@ -47,6 +47,8 @@ pub(crate) struct Entry {
 struct Level {
     start: u32,
     len: u32,
+    /// arena slots reserved for this level (`len <= cap`)
+    cap: u32,
     /// Index returned when the loop reaches the closing bracket
     /// ([`UNKNOWN`] until then).
     term: u32,
@@ -357,6 +359,7 @@ impl DocCache {
         let lv = st.levels.entry(open).or_insert(Level {
             start: arena_len,
             len: 0,
+            cap: 0,
             term: UNKNOWN,
             last_iter: UNKNOWN,
             clean: true,
@@ -365,14 +368,30 @@ impl DocCache {
             return lv.clean && lv.term != UNKNOWN;
         }
         if !entries.is_empty() {
-            if lv.start + lv.len != arena_len {
-                // move the level to the end of the arena so it stays contiguous
-                let (s, l) = (lv.start as usize, lv.len as usize);
+            let (s, l) = (lv.start as usize, lv.len as usize);
+            let need = l + entries.len();
+            if need <= lv.cap as usize {
+                // room reserved right after the level
+                let dst = s + l;
+                if let Some(slots) = st.arena.get_mut(dst..dst + entries.len()) {
+                    slots.copy_from_slice(entries);
+                }
+            } else {
+                // move the level to the end of the arena, reserving room to
+                // grow in place (levels extended one member at a time
+                // interleave with other levels)
+                let cap = if end.is_some() { need } else { (need * 2).max(8) };
                 st.arena.extend_from_within(s..s + l);
+                st.arena.extend_from_slice(entries);
+                let pad = cap - need;
+                if pad > 0 {
+                    let filler = entries[entries.len() - 1];
+                    st.arena.extend(std::iter::repeat_n(filler, pad));
+                }
                 lv.start = arena_len;
+                lv.cap = cap as u32;
             }
-            st.arena.extend_from_slice(entries);
-            lv.len += entries.len() as u32;
+            lv.len = need as u32;
         }
         lv.clean &= !dirty;
         if let Some((term, last_iter)) = end {

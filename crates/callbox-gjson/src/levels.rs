@@ -97,6 +97,10 @@ pub(crate) enum KeyFound {
 pub(crate) fn find_key(b: &[u8], mut i: usize, dirty: &mut bool) -> KeyFound {
     while i < b.len() {
         let c = b[i];
+        if c <= b' ' || c == b',' {
+            i += 1;
+            continue;
+        }
         if c == b'"' {
             let (end, esc, ok) = scan::string_end(b, i + 1);
             if !ok {
@@ -126,6 +130,10 @@ pub(crate) fn find_key(b: &[u8], mut i: usize, dirty: &mut bool) -> KeyFound {
 pub(crate) fn find_value(b: &[u8], mut i: usize, dirty: &mut bool) -> Option<usize> {
     while i < b.len() {
         let c = b[i];
+        if c <= b' ' || c == b':' {
+            i += 1;
+            continue;
+        }
         if VSTART[c as usize] {
             return Some(i);
         }
@@ -242,7 +250,7 @@ enum Member {
 }
 
 /// Scan one member of an object (`is_obj`) or array level from `i0`.
-#[inline]
+#[inline(always)]
 fn scan_member(b: &[u8], i0: usize, is_obj: bool, dirty: &mut bool) -> Member {
     let len = b.len();
     if i0 >= len {

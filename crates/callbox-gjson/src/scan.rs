@@ -37,59 +37,42 @@ pub(crate) fn from(s: &str, a: usize) -> &str {
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Offset of the first `"` or `\\` in the 8 bytes at `b[i..]`, if any.
-#[inline(always)]
-fn quote_or_backslash8(b: &[u8], i: usize) -> Option<usize> {
-    let chunk: [u8; 8] = match b.get(i..i + 8).and_then(|s| s.try_into().ok()) {
-        Some(c) => c,
-        None => return None,
-    };
-    let w = u64::from_le_bytes(chunk);
-    let q = w ^ (LO * u64::from(b'"'));
-    let s = w ^ (LO * u64::from(b'\\'));
-    // the lowest set bit of the classic "has zero byte" mask is exact
-    let m = ((q.wrapping_sub(LO) & !q) | (s.wrapping_sub(LO) & !s)) & HI;
-    if m == 0 { None } else { Some((m.trailing_zeros() / 8) as usize) }
-}
+const QUOTES: u64 = LO * b'"' as u64;
+const BACKSLASHES: u64 = LO * b'\\' as u64;
 
 /// Scan a JSON string body starting right after the opening quote.
 /// Returns `(index after the closing quote, escaped, ok)`; on an
 /// unterminated string returns `(len, false, false)` (gjson `parseString`).
 #[inline]
-pub(crate) fn string_end(b: &[u8], i: usize) -> (usize, bool, bool) {
-    let mut i = i;
+pub(crate) fn string_end(b: &[u8], mut i: usize) -> (usize, bool, bool) {
     let mut esc = false;
     loop {
-        // short strings: 8 bytes at a time, up to 32 bytes
-        let mut found = None;
-        let mut n = 0;
-        while n < 4 && i + 8 <= b.len() {
-            if let Some(off) = quote_or_backslash8(b, i) {
-                found = Some(i + off);
+        // 8 bytes at a time: find the first `"` or `\`
+        while let Some(chunk) = b.get(i..i + 8) {
+            let mut w8 = [0u8; 8];
+            w8.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(w8);
+            let q = w ^ QUOTES;
+            let s = w ^ BACKSLASHES;
+            // the lowest set bit of the classic "has zero byte" mask is exact
+            let m = ((q.wrapping_sub(LO) & !q) | (s.wrapping_sub(LO) & !s)) & HI;
+            if m != 0 {
+                i += (m.trailing_zeros() / 8) as usize;
                 break;
             }
             i += 8;
-            n += 1;
         }
-        let p = match found {
-            Some(p) => p,
-            None => {
-                let rest = match b.get(i..) {
-                    Some(r) => r,
-                    None => return (b.len(), false, false),
-                };
-                match memchr::memchr2(b'"', b'\\', rest) {
-                    None => return (b.len(), false, false),
-                    Some(off) => i + off,
-                }
+        while i < b.len() && b[i] != b'"' && b[i] != b'\\' {
+            i += 1;
+        }
+        match b.get(i) {
+            None => return (b.len(), false, false),
+            Some(b'"') => return (i + 1, esc, true),
+            Some(_) => {
+                esc = true;
+                i += 2;
             }
-        };
-        if b[p] == b'"' {
-            return (p + 1, esc, true);
         }
-        esc = true;
-        i = p + 2;
     }
 }
 

@@ -11,8 +11,8 @@ pub(crate) type List = Vec<Node>;
 
 /// A node of a template body.
 pub(crate) enum Node {
-    /// Plain text, copied to the output.
-    Text(Box<str>),
+    /// Plain text (at this offset), copied to the output.
+    Text(usize, Box<str>),
     /// `{{pipeline}}`.
     Action(Action),
     /// `{{if}}`.

@@ -276,8 +276,8 @@ impl<'a, 'o> Exec<'a, 'o> {
 
     fn walk(&mut self, dot: &Value<'a>, node: &'a Node) -> XResult<Flow> {
         match node {
-            Node::Text(t) => {
-                self.reserve_output(t.len(), 0)?;
+            Node::Text(pos, t) => {
+                self.reserve_output(t.len(), *pos)?;
                 self.sink.text(t);
             }
             Node::Action(a) => {

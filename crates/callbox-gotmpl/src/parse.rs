@@ -146,7 +146,7 @@ fn resolve_list(list: &mut List, names: &HashMap<String, usize>) {
 /// Go's `parse.IsEmptyTree`.
 fn is_empty_tree(list: &List) -> bool {
     list.iter().all(|n| match n {
-        Node::Text(t) => t.trim().is_empty(),
+        Node::Text(_, t) => t.trim().is_empty(),
         _ => false,
     })
 }
@@ -350,7 +350,7 @@ impl<'s> Parser<'s, '_> {
     fn text_or_action(&mut self) -> PResult<Piece> {
         let token = self.next_non_space();
         match token.typ {
-            ItemType::Text => Ok(Piece::Node(Node::Text(token.val.into()))),
+            ItemType::Text => Ok(Piece::Node(Node::Text(token.pos, token.val.into()))),
             ItemType::LeftDelim => {
                 self.action_pos = token.pos;
                 self.action()

@@ -787,6 +787,12 @@ fn output_limit() {
         "{e}"
     );
     assert_eq!(out, "0123456789");
+    assert_eq!(e.column, 13);
+    let t = Template::parse("t", "{{.I}}\n0123456789", &funcs).unwrap();
+    let e = t
+        .execute(&data(), &funcs, &opts, &mut String::new())
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (1, 7));
     // Huge widths and precisions are bounded too (Go allows up to ~1e7 characters).
     for text in [
         r#"{{printf "%9999999d" 1}}"#,

@@ -25,6 +25,7 @@ pub struct Integration {
     compiled: HashMap<usize, Arc<Template>>,
     funcs: Funcs,
     source: Arc<str>,
+    source_name: Arc<str>,
     lines: Arc<LineIndex>,
 }
 
@@ -74,6 +75,7 @@ pub fn parse(source: &str) -> Parsed {
         compiled,
         funcs,
         source: Arc::from(source),
+        source_name: Arc::from(""),
         lines: Arc::new(LineIndex::new(source)),
     });
     Parsed {
@@ -109,6 +111,16 @@ impl Integration {
             return None;
         }
         self.compiled.get(&text.start()).map(Arc::as_ref)
+    }
+
+    /// Names the file the template came from, for error messages.
+    pub fn set_source_name(&mut self, name: &str) {
+        self.source_name = Arc::from(name);
+    }
+
+    /// The file the template came from ("" when not set).
+    pub fn source_name(&self) -> &str {
+        &self.source_name
     }
 
     /// Line and column of a file offset of this template.

@@ -3,10 +3,11 @@
 //! Everything stored here is the result of one of gjson's deterministic
 //! scanning steps, keyed by the absolute byte offset where the step starts:
 //!
-//! * `squash`: where `parseSquash` starting at an opening bracket ends;
-//! * levels: for a container (keyed by the offset of its `{` / `[`), the
-//!   sequence of members gjson's `parseObject` / `parseArray` loops see when
-//!   they skip values (key span, value span), and where the loop ends.
+//! * for a container (keyed by the offset of its `{` / `[`): the sequence of
+//!   members gjson's `parseObject` / `parseArray` loops see when they skip
+//!   values (key span, value span), where that loop ends, and where
+//!   `parseSquash` from the opening bracket ends;
+//! * per-element outcomes of query conditions over an array.
 //!
 //! A step only depends on the bytes it examined, so a recorded step is valid
 //! in any window of the document that contains those bytes; callers check
@@ -54,6 +55,8 @@ struct Level {
     term: u32,
     /// Where the final (closing) loop iteration started.
     last_iter: u32,
+    /// Where `parseSquash` from the opening bracket ends, when known.
+    squash: u32,
     /// No byte that `parseSquash` reacts to (`"{}[]()`) was skipped outside
     /// the recorded members, so `parseSquash` from the opening bracket ends
     /// exactly at `term`.
@@ -74,25 +77,47 @@ impl Hasher for OffsetHasher {
         }
     }
     fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (self.0.rotate_left(29) ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
-type OffsetMap<V> = HashMap<u32, V, BuildHasherDefault<OffsetHasher>>;
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<OffsetHasher>>;
 
-#[derive(Debug, Default)]
+/// Size of the direct-mapped cache in front of `Store::slots`.
+const RECENT: usize = 256;
+
+#[derive(Debug)]
 struct Store {
-    levels: OffsetMap<Level>,
+    /// direct-mapped cache of `slots`: (open + 1, slot), 0 = empty
+    recent: [(u32, u32); RECENT],
+    slots: Map<u32, u32>,
+    levels: Vec<Level>,
     arena: Vec<Entry>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            recent: [(0, 0); RECENT],
+            slots: Map::default(),
+            levels: Vec::new(),
+            arena: Vec::new(),
+        }
+    }
+}
+
+#[inline]
+fn recent_index(open: u32) -> usize {
+    (open.wrapping_mul(0x9E37_79B1) >> 24) as usize % RECENT
 }
 
 /// Per-element outcomes of one query condition over one array level.
 #[derive(Debug)]
 struct QueryMemo {
-    open: u32,
+    slot: usize,
     spec: Box<str>,
     /// 0 unknown, 1 no match, 2 match (indexed by member number)
     states: Vec<u8>,
@@ -101,10 +126,9 @@ struct QueryMemo {
 /// Memo tables for one document (filled lazily).
 #[derive(Debug, Default)]
 pub(crate) struct DocCache {
-    /// query memos, looked up by (array offset, spec hash)
-    queries: RefCell<(HashMap<(u32, u64), usize, BuildHasherDefault<OffsetHasher>>, Vec<QueryMemo>)>,
-    squash: RefCell<OffsetMap<u32>>,
     store: RefCell<Store>,
+    /// query memos, looked up by (level slot, spec hash)
+    queries: RefCell<(Map<(u32, u64), usize>, Vec<QueryMemo>)>,
     /// reusable buffers for building levels
     scratch: RefCell<Vec<Vec<Entry>>>,
     /// the tables were sized for the document
@@ -148,106 +172,51 @@ impl DocCache {
         }
         self.sized.set(true);
         let containers = (len / 160).clamp(8, 1 << 16);
-        self.squash.borrow_mut().reserve(containers / 2);
         let mut st = self.store.borrow_mut();
+        st.slots.reserve(containers / 2);
         st.levels.reserve(containers / 2);
         st.arena.reserve((len / 40).clamp(16, 1 << 20));
     }
 
-    /// The memo slot for the query condition `parts` (path, op, value)
-    /// over the array level at `open`.
-    pub(crate) fn query_slot(&self, open: u32, parts: [&str; 3]) -> usize {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for p in parts {
-            for &c in p.as_bytes() {
-                h = (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3);
-            }
-            h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
-        }
-        let same = |spec: &str| {
-            let mut rest = spec;
-            for p in parts {
-                match rest.strip_prefix(p).and_then(|r| r.strip_prefix('\0')) {
-                    Some(r) => rest = r,
-                    None => return false,
-                }
-            }
-            rest.is_empty()
-        };
-        let mut q = self.queries.borrow_mut();
-        let (map, memos) = &mut *q;
-        let mut key = (open, h);
-        loop {
-            match map.get(&key) {
-                Some(&slot) => {
-                    if memos.get(slot).is_some_and(|m| m.open == open && same(&m.spec)) {
-                        return slot;
-                    }
-                    // hash collision: probe the next key
-                    key.1 = key.1.wrapping_add(1);
-                }
-                None => {
-                    let slot = memos.len();
-                    let mut spec = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
-                    for p in parts {
-                        spec.push_str(p);
-                        spec.push('\0');
-                    }
-                    memos.push(QueryMemo {
-                        open,
-                        spec: spec.into_boxed_str(),
-                        states: Vec::new(),
-                    });
-                    map.insert(key, slot);
-                    return slot;
-                }
-            }
-        }
-    }
-
-    /// Recorded outcome for member `k` in query slot `slot`.
+    /// The slot of the level at `open`, created when missing.
     #[inline]
-    pub(crate) fn query_state(&self, slot: usize, k: usize) -> Option<bool> {
-        let q = self.queries.borrow();
-        match q.1.get(slot).and_then(|m| m.states.get(k)) {
-            Some(1) => Some(false),
-            Some(2) => Some(true),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn set_query_state(&self, slot: usize, k: usize, matched: bool) {
-        let mut q = self.queries.borrow_mut();
-        if let Some(m) = q.1.get_mut(slot) {
-            if m.states.len() <= k {
-                m.states.resize(k + 1, 0);
+    pub(crate) fn slot(&self, open: u32) -> usize {
+        let mut st = self.store.borrow_mut();
+        let st = &mut *st;
+        let ri = recent_index(open);
+        if let Some(&(o, s)) = st.recent.get(ri) {
+            if o == open.wrapping_add(1) {
+                return s as usize;
             }
-            m.states[k] = if matched { 2 } else { 1 };
         }
+        if let Some(&s) = st.slots.get(&open) {
+            if let Some(r) = st.recent.get_mut(ri) {
+                *r = (open.wrapping_add(1), s);
+            }
+            return s as usize;
+        }
+        let s = st.levels.len();
+        st.levels.push(Level {
+            start: st.arena.len() as u32,
+            len: 0,
+            cap: 0,
+            term: UNKNOWN,
+            last_iter: UNKNOWN,
+            squash: UNKNOWN,
+            clean: true,
+        });
+        st.slots.insert(open, s as u32);
+        if let Some(r) = st.recent.get_mut(ri) {
+            *r = (open.wrapping_add(1), s as u32);
+        }
+        s
     }
 
-    pub(crate) fn take_scratch(&self) -> Vec<Entry> {
-        self.scratch.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(32))
-    }
-
-    pub(crate) fn put_scratch(&self, mut v: Vec<Entry>) {
-        v.clear();
-        self.scratch.borrow_mut().push(v);
-    }
-
-    pub(crate) fn squash_get(&self, open: u32) -> Option<u32> {
-        self.squash.borrow().get(&open).copied()
-    }
-
-    pub(crate) fn squash_put(&self, open: u32, end: u32) {
-        self.squash.borrow_mut().insert(open, end);
-    }
-
-    /// The recorded step `k` of the level at `open`, if known.
+    /// The recorded step `k` of the level in `slot`, if known.
     #[inline]
-    pub(crate) fn level_step(&self, open: u32, k: usize) -> Option<Step> {
+    pub(crate) fn step(&self, slot: usize, k: usize) -> Option<Step> {
         let st = self.store.borrow();
-        let lv = st.levels.get(&open)?;
+        let lv = st.levels.get(slot)?;
         if k < lv.len as usize {
             return st.arena.get(lv.start as usize + k).map(|e| Step::Entry(*e));
         }
@@ -257,14 +226,27 @@ impl DocCache {
         None
     }
 
+    /// Where `parseSquash` from the level's opening bracket ends, if known.
+    #[inline]
+    pub(crate) fn squash_end(&self, slot: usize) -> Option<u32> {
+        let st = self.store.borrow();
+        st.levels.get(slot).map(|lv| lv.squash).filter(|&e| e != UNKNOWN)
+    }
+
+    pub(crate) fn set_squash_end(&self, slot: usize, end: u32) {
+        if let Some(lv) = self.store.borrow_mut().levels.get_mut(slot) {
+            lv.squash = end;
+        }
+    }
+
     /// First recorded member at or after `k` whose key could match: for a
     /// plain (non-wildcard) `part`, only keys with escapes or equal bytes
     /// are candidates. Returns `(k, entry)` of the candidate, or `Err(n)`
     /// with the number of recorded members when none is left.
     #[inline]
-    pub(crate) fn next_candidate(&self, doc: &[u8], base: usize, open: u32, k: usize, part: Option<&[u8]>) -> Result<(usize, Entry), usize> {
+    pub(crate) fn next_candidate(&self, doc: &[u8], base: usize, slot: usize, k: usize, part: Option<&[u8]>) -> Result<(usize, Entry), usize> {
         let st = self.store.borrow();
-        let Some(lv) = st.levels.get(&open) else {
+        let Some(lv) = st.levels.get(slot) else {
             return Err(0);
         };
         let s = lv.start as usize;
@@ -297,12 +279,12 @@ impl DocCache {
         }
     }
 
-    /// Where the recorded members of the level at `open` are in the arena:
+    /// Where the recorded members of the level are in the arena:
     /// `(arena start, number of members)`.
     #[inline]
-    pub(crate) fn view(&self, open: u32) -> Option<(usize, usize)> {
+    pub(crate) fn view(&self, slot: usize) -> Option<(usize, usize)> {
         let st = self.store.borrow();
-        st.levels.get(&open).map(|lv| (lv.start as usize, lv.len as usize))
+        st.levels.get(slot).map(|lv| (lv.start as usize, lv.len as usize))
     }
 
     /// The arena entry at `idx`.
@@ -311,10 +293,10 @@ impl DocCache {
         self.store.borrow().arena.get(idx).copied()
     }
 
-    /// What is recorded about the level at `open`.
-    pub(crate) fn tail(&self, open: u32) -> Tail {
+    /// What is recorded about the level.
+    pub(crate) fn tail(&self, slot: usize) -> Tail {
         let st = self.store.borrow();
-        match st.levels.get(&open) {
+        match st.levels.get(slot) {
             Some(lv) => Tail {
                 len: lv.len as usize,
                 last: if lv.len > 0 {
@@ -337,9 +319,10 @@ impl DocCache {
     }
 
     /// Set the value end of entry `k` (after it was computed lazily).
-    pub(crate) fn set_value_end(&self, open: u32, k: usize, ve: u32) {
+    pub(crate) fn set_value_end(&self, slot: usize, k: usize, ve: u32) {
         let mut st = self.store.borrow_mut();
-        let Some(lv) = st.levels.get(&open).copied() else {
+        let st = &mut *st;
+        let Some(lv) = st.levels.get(slot) else {
             return;
         };
         if k < lv.len as usize {
@@ -349,25 +332,20 @@ impl DocCache {
         }
     }
 
-    /// Append members `k..k + entries.len()` to the level at `open`, and its
-    /// end if `end` is given (ignored if the level moved on meanwhile).
+    /// Append members `k..k + entries.len()` to the level, and its end if
+    /// `end` is given (ignored if the level moved on meanwhile).
     /// Returns whether the level is now complete and clean.
-    pub(crate) fn append(&self, open: u32, k: usize, entries: &[Entry], dirty: bool, end: Option<(u32, u32)>) -> bool {
+    pub(crate) fn append(&self, slot: usize, k: usize, entries: &[Entry], dirty: bool, end: Option<(u32, u32)>) -> bool {
         let mut st = self.store.borrow_mut();
         let st = &mut *st;
         let arena_len = st.arena.len() as u32;
-        let lv = st.levels.entry(open).or_insert(Level {
-            start: arena_len,
-            len: 0,
-            cap: 0,
-            term: UNKNOWN,
-            last_iter: UNKNOWN,
-            clean: true,
-        });
+        let Some(lv) = st.levels.get_mut(slot) else {
+            return false;
+        };
         if lv.len as usize != k || lv.term != UNKNOWN {
             return lv.clean && lv.term != UNKNOWN;
         }
-        if !entries.is_empty() {
+        if let Some(&last) = entries.last() {
             let (s, l) = (lv.start as usize, lv.len as usize);
             let need = l + entries.len();
             if need <= lv.cap as usize {
@@ -380,14 +358,10 @@ impl DocCache {
                 // move the level to the end of the arena, reserving room to
                 // grow in place (levels extended one member at a time
                 // interleave with other levels)
-                let cap = if end.is_some() { need } else { (need * 2).max(8) };
+                let cap = if end.is_some() { need } else { (need * 2).max(2) };
                 st.arena.extend_from_within(s..s + l);
                 st.arena.extend_from_slice(entries);
-                let pad = cap - need;
-                if pad > 0 {
-                    let filler = entries[entries.len() - 1];
-                    st.arena.extend(std::iter::repeat_n(filler, pad));
-                }
+                st.arena.extend(std::iter::repeat_n(last, cap - need));
                 lv.start = arena_len;
                 lv.cap = cap as u32;
             }
@@ -397,7 +371,91 @@ impl DocCache {
         if let Some((term, last_iter)) = end {
             lv.term = term;
             lv.last_iter = last_iter;
+            if lv.clean {
+                lv.squash = term;
+            }
         }
         lv.clean && lv.term != UNKNOWN
+    }
+
+    /// The memo slot for the query condition `parts` (path, op, value)
+    /// over the array level in `slot`.
+    pub(crate) fn query_slot(&self, slot: usize, parts: [&str; 3]) -> usize {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for p in parts {
+            for &c in p.as_bytes() {
+                h = (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3);
+            }
+            h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+        }
+        let same = |spec: &str| {
+            let mut rest = spec;
+            for p in parts {
+                match rest.strip_prefix(p).and_then(|r| r.strip_prefix('\0')) {
+                    Some(r) => rest = r,
+                    None => return false,
+                }
+            }
+            rest.is_empty()
+        };
+        let mut q = self.queries.borrow_mut();
+        let (map, memos) = &mut *q;
+        let mut key = (slot as u32, h);
+        loop {
+            match map.get(&key) {
+                Some(&m) => {
+                    if memos.get(m).is_some_and(|x| x.slot == slot && same(&x.spec)) {
+                        return m;
+                    }
+                    // hash collision: probe the next key
+                    key.1 = key.1.wrapping_add(1);
+                }
+                None => {
+                    let m = memos.len();
+                    let mut spec = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+                    for p in parts {
+                        spec.push_str(p);
+                        spec.push('\0');
+                    }
+                    memos.push(QueryMemo {
+                        slot,
+                        spec: spec.into_boxed_str(),
+                        states: Vec::new(),
+                    });
+                    map.insert(key, m);
+                    return m;
+                }
+            }
+        }
+    }
+
+    /// Recorded outcome for member `k` in query memo `m`.
+    #[inline]
+    pub(crate) fn query_state(&self, m: usize, k: usize) -> Option<bool> {
+        let q = self.queries.borrow();
+        match q.1.get(m).and_then(|x| x.states.get(k)) {
+            Some(1) => Some(false),
+            Some(2) => Some(true),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set_query_state(&self, m: usize, k: usize, matched: bool) {
+        let mut q = self.queries.borrow_mut();
+        if let Some(x) = q.1.get_mut(m) {
+            if x.states.len() <= k {
+                x.states.resize(k + 1, 0);
+            }
+            x.states[k] = if matched { 2 } else { 1 };
+        }
+    }
+
+    pub(crate) fn take_scratch(&self) -> Vec<Entry> {
+        self.scratch.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(32))
+    }
+
+    pub(crate) fn put_scratch(&self, mut v: Vec<Entry>) {
+        v.clear();
+        self.scratch.borrow_mut().push(v);
     }
 }

@@ -628,19 +628,20 @@ fn object_with_level<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, w: Win<'_>, i: usize, rp: 
     let json = c.json;
     let b = json.as_bytes();
     let open = w.abs(i - 1);
+    let slot = w.cache.slot(open);
     // plain keys are compared byte-wise against the recorded members
     let plain: Option<&[u8]> = if rp.wild { None } else { Some(rp.part.as_bytes()) };
     let mut k = 0;
     loop {
         // fast scan over what is recorded
-        let step = match w.cache.next_candidate(b, w.base, open, k, plain) {
+        let step = match w.cache.next_candidate(b, w.base, slot, k, plain) {
             Ok((j, e)) => {
                 k = j;
                 levels::checked(&w, e)
             }
             Err(n) => {
                 k = k.max(n);
-                levels::level_step(json, w, open, k, 0)
+                levels::level_step(json, w, slot, open, k, 0)
             }
         };
         match step {
@@ -652,7 +653,7 @@ fn object_with_level<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, w: Win<'_>, i: usize, rp: 
                     k += 1;
                     continue;
                 }
-                let r = EntryRef { w, open, k, e };
+                let r = EntryRef { w, slot, k, e };
                 match member_value(c, rp, w.rel(e.vs), Some(&r), !rp.more) {
                     Flow::Return(n, h) => return Ok((n, h)),
                     Flow::Next(_, true) => {}
@@ -1085,17 +1086,18 @@ fn fast_key<'t>(env: &Env<'_>, v: &Value<'t>, key: &str) -> Option<Value<'t>> {
     };
     let b = raw.as_bytes();
     let open = w.abs(0);
+    let slot = cache.slot(open);
     let kb = key.as_bytes();
     let mut k = 0;
     loop {
-        let step = match cache.next_candidate(b, base, open, k, Some(kb)) {
+        let step = match cache.next_candidate(b, base, slot, k, Some(kb)) {
             Ok((j, e)) => {
                 k = j;
                 levels::checked(&w, e)
             }
             Err(n) => {
                 k = k.max(n);
-                levels::level_step(raw, w, open, k, 0)
+                levels::level_step(raw, w, slot, open, k, 0)
             }
         };
         match step {
@@ -1112,7 +1114,7 @@ fn fast_key<'t>(env: &Env<'_>, v: &Value<'t>, key: &str) -> Option<Value<'t>> {
                     continue;
                 }
                 let vs = w.rel(e.vs);
-                let r = EntryRef { w, open, k, e };
+                let r = EntryRef { w, slot, k, e };
                 return Some(if b[vs] == b'{' || b[vs] == b'[' {
                     levels::container_value(raw, Some(w), vs, Some(&r)).1
                 } else {
@@ -1273,11 +1275,14 @@ fn parse_array_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p st
     let mut hit = false;
     // the memoized level of this array, while the loop is in step with it
     let mut level = match c.win {
-        Some(w) if i >= 1 && i <= len && b[i - 1] == b'[' => Some((w, w.abs(i - 1), 0usize)),
+        Some(w) if i >= 1 && i <= len && b[i - 1] == b'[' => {
+            let open = w.abs(i - 1);
+            Some((w, w.cache.slot(open), open, 0usize))
+        }
         _ => None,
     };
     // (arena start, recorded members) of the level, refreshed when it grows
-    let mut view = level.and_then(|(w, open, _)| w.cache.view(open));
+    let mut view = level.and_then(|(w, slot, _, _)| w.cache.view(slot));
     // memo of per-element query outcomes (created from the 5th element on,
     // so small arrays do not pay for it); only when evaluating the condition
     // cannot reach the depth limit, so that skipping it is exact
@@ -1292,7 +1297,7 @@ fn parse_array_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p st
             hit = pmatch && !st.rp.more;
         }
         h += 1;
-        if let Some((w, open, k)) = level {
+        if let Some((w, slot, open, k)) = level {
             let recorded = match view {
                 Some((start, n)) if k < n => w.cache.entry_at(start + k).map(|e| levels::checked(&w, e)),
                 _ => None,
@@ -1300,8 +1305,8 @@ fn parse_array_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p st
             let step = match recorded {
                 Some(s) => s,
                 None => {
-                    let s = levels::level_step(json, w, open, k, 0);
-                    view = w.cache.view(open);
+                    let s = levels::level_step(json, w, slot, open, k, 0);
+                    view = w.cache.view(slot);
                     s
                 }
             };
@@ -1310,11 +1315,11 @@ fn parse_array_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p st
                     if st.rp.alogok {
                         alog.push(w.rel(e.start));
                     }
-                    level = Some((w, open, k + 1));
-                    let r = EntryRef { w, open, k, e };
+                    level = Some((w, slot, open, k + 1));
+                    let r = EntryRef { w, slot, k, e };
                     if memo_ok && memo_slot.is_none() && k >= MEMO_FROM {
                         let q = &st.rp.query;
-                        memo_slot = Some(w.cache.query_slot(open, [q.path, q.op, &q.value]));
+                        memo_slot = Some(w.cache.query_slot(slot, [q.path, q.op, &q.value]));
                     }
                     let memo = memo_slot.map(|slot| (slot, k));
                     match element(c, &mut st, w.rel(e.vs), Some(&r), memo, pmatch, &mut hit) {

@@ -78,7 +78,8 @@ impl Win<'_> {
 #[derive(Clone, Copy)]
 pub(crate) struct EntryRef<'c> {
     pub(crate) w: Win<'c>,
-    pub(crate) open: u32,
+    /// the level's slot in the cache
+    pub(crate) slot: usize,
     pub(crate) k: usize,
     pub(crate) e: Entry,
 }
@@ -148,7 +149,7 @@ pub(crate) fn find_value(b: &[u8], mut i: usize, dirty: &mut bool) -> Option<usi
 /// Skip the scalar (string, literal or number) starting at `vs` exactly as
 /// gjson's loops do. Returns `(end, escaped, ok)`; `ok` is false for an
 /// unterminated string (then `end` is the length).
-#[inline]
+#[inline(always)]
 pub(crate) fn skip_scalar(b: &[u8], vs: usize) -> (usize, bool, bool) {
     match b[vs] {
         b'"' => {
@@ -163,27 +164,24 @@ pub(crate) fn skip_scalar(b: &[u8], vs: usize) -> (usize, bool, bool) {
 
 #[inline]
 fn number_end(b: &[u8], vs: usize) -> usize {
-    let mut i = vs + 1;
-    while i < b.len() {
-        let c = b[i];
-        if c <= b' ' || c == b',' || c == b']' || c == b'}' {
-            return i;
-        }
-        i += 1;
+    match b.get(vs + 1..) {
+        Some(rest) => match rest.iter().position(|&c| c <= b' ' || c == b',' || c == b']' || c == b'}') {
+            Some(off) => vs + 1 + off,
+            None => b.len(),
+        },
+        None => b.len(),
     }
-    i.max(b.len())
 }
 
 #[inline]
 fn literal_end(b: &[u8], vs: usize) -> usize {
-    let mut i = vs + 1;
-    while i < b.len() {
-        if !b[i].is_ascii_lowercase() {
-            return i;
-        }
-        i += 1;
+    match b.get(vs + 1..) {
+        Some(rest) => match rest.iter().position(|c| !c.is_ascii_lowercase()) {
+            Some(off) => vs + 1 + off,
+            None => b.len(),
+        },
+        None => b.len(),
     }
-    i.max(b.len())
 }
 
 /// The value of the scalar `json[vs..ve]`, typed as gjson types it.
@@ -202,30 +200,28 @@ pub(crate) fn make_scalar(json: &str, vs: usize, ve: usize, esc: bool) -> Value<
 /// Returns `(next index, raw, closed)`.
 pub(crate) fn squash_at<'t>(json: &'t str, w: Option<Win<'_>>, i: usize, depth: u8) -> (usize, &'t str, bool) {
     let b = json.as_bytes();
-    let Some(w) = w else {
-        return match scan::squash_end(b, i) {
-            Ok(e) => (e, sub(json, i, e), true),
-            Err(e) => (e, scan::from(json, i), false),
-        };
+    let w = match w {
+        Some(w) if depth < BUILD_DEPTH && (b[i] == b'{' || b[i] == b'[') => w,
+        _ => {
+            return match scan::squash_end(b, i) {
+                Ok(e) => (e, sub(json, i, e), true),
+                Err(e) => (e, scan::from(json, i), false),
+            };
+        }
     };
-    let open = w.abs(i);
-    if let Some(e) = w.cache.squash_get(open) {
+    let slot = w.cache.slot(w.abs(i));
+    if let Some(e) = w.cache.squash_end(slot) {
         if e as usize <= w.end() {
             let n = w.rel(e);
             return (n, sub(json, i, n), true);
         }
     }
-    if depth < BUILD_DEPTH && (b[i] == b'{' || b[i] == b'[') {
-        if let Some(n) = complete_level(json, w, i, depth) {
-            w.cache.squash_put(open, w.abs(n));
-            return (n, sub(json, i, n), true);
-        }
+    if let Some(n) = complete_level(json, w, slot, i, depth) {
+        return (n, sub(json, i, n), true);
     }
     match scan::squash_end(b, i) {
         Ok(e) => {
-            if depth == 0 {
-                w.cache.squash_put(open, w.abs(e));
-            }
+            w.cache.set_squash_end(slot, w.abs(e));
             (e, sub(json, i, e), true)
         }
         Err(e) => (e, scan::from(json, i), false),
@@ -340,7 +336,7 @@ fn make_entry(w: &Win<'_>, start: u32, ks: usize, ke: usize, kesc: bool, vs: usi
 
 /// Where the loop resumes after the last recorded member (computing that
 /// member's value end if needed). `Err(step)` when it cannot.
-fn resume_after(json: &str, w: Win<'_>, open: u32, len: usize, last: Option<Entry>, depth: u8) -> Result<u32, Step> {
+fn resume_after(json: &str, w: Win<'_>, slot: usize, open: u32, len: usize, last: Option<Entry>, depth: u8) -> Result<u32, Step> {
     match last {
         None => Ok(open + 1),
         Some(e) if e.ve != UNKNOWN => Ok(e.ve),
@@ -353,7 +349,7 @@ fn resume_after(json: &str, w: Win<'_>, open: u32, len: usize, last: Option<Entr
             if !ok {
                 return Err(Step::Raw(w.abs(ve)));
             }
-            w.cache.set_value_end(open, len - 1, w.abs(ve));
+            w.cache.set_value_end(slot, len - 1, w.abs(ve));
             Ok(w.abs(ve))
         }
     }
@@ -361,34 +357,34 @@ fn resume_after(json: &str, w: Win<'_>, open: u32, len: usize, last: Option<Entr
 
 /// Walk the whole level of the container at `i` in one go; when it closes
 /// and is clean, its squash end.
-fn complete_level(json: &str, w: Win<'_>, i: usize, depth: u8) -> Option<usize> {
+fn complete_level(json: &str, w: Win<'_>, slot: usize, i: usize, depth: u8) -> Option<usize> {
     let b = json.as_bytes();
     let open = w.abs(i);
     let is_obj = b[i] == b'{';
-    let t = w.cache.tail(open);
+    let t = w.cache.tail(slot);
     if let Some((term, _, clean)) = t.end {
         return if clean && term as usize <= w.end() { Some(w.rel(term)) } else { None };
     }
-    let mut resume = resume_after(json, w, open, t.len, t.last, depth + 1).ok()?;
+    let resume = resume_after(json, w, slot, open, t.len, t.last, depth + 1).ok()?;
     let mut buf = w.cache.take_scratch();
-    let r = build_level(json, w, open, is_obj, t.len, resume, depth, &mut buf);
+    let r = build_level(json, w, slot, is_obj, t.len, resume, depth, &mut buf);
     w.cache.put_scratch(buf);
     r
 }
 
 /// The loop of [`complete_level`], collecting members in `buf`.
 #[allow(clippy::too_many_arguments)]
-fn build_level(json: &str, w: Win<'_>, open: u32, is_obj: bool, k0: usize, mut resume: u32, depth: u8, buf: &mut Vec<Entry>) -> Option<usize> {
+fn build_level(json: &str, w: Win<'_>, slot: usize, is_obj: bool, k0: usize, mut resume: u32, depth: u8, buf: &mut Vec<Entry>) -> Option<usize> {
     let b = json.as_bytes();
     let mut dirty = false;
     loop {
         match scan_member(b, w.rel(resume), is_obj, &mut dirty) {
             Member::End(tr) => {
-                let clean = w.cache.append(open, k0, buf, dirty, Some((w.abs(tr), resume)));
+                let clean = w.cache.append(slot, k0, buf, dirty, Some((w.abs(tr), resume)));
                 return if clean { Some(tr) } else { None };
             }
             Member::Raw => {
-                w.cache.append(open, k0, buf, dirty, None);
+                w.cache.append(slot, k0, buf, dirty, None);
                 return None;
             }
             Member::Entry {
@@ -404,7 +400,7 @@ fn build_level(json: &str, w: Win<'_>, open: u32, is_obj: bool, k0: usize, mut r
                     let (n, _, ok) = squash_at(json, Some(w), vs, depth + 1);
                     if !ok {
                         buf.push(e);
-                        w.cache.append(open, k0, buf, dirty, None);
+                        w.cache.append(slot, k0, buf, dirty, None);
                         return None;
                     }
                     e.ve = w.abs(n);
@@ -425,7 +421,7 @@ pub(crate) fn entry_value_end(json: &str, r: &EntryRef<'_>) -> Option<usize> {
     }
     let (n, _, ok) = squash_at(json, Some(r.w), r.w.rel(r.e.vs), 0);
     if ok {
-        r.w.cache.set_value_end(r.open, r.k, r.w.abs(n));
+        r.w.cache.set_value_end(r.slot, r.k, r.w.abs(n));
         Some(n)
     } else {
         None
@@ -447,8 +443,8 @@ pub(crate) fn checked(w: &Win<'_>, e: Entry) -> Step {
     if in_window { Step::Entry(e) } else { Step::Raw(e.start) }
 }
 
-pub(crate) fn level_step(json: &str, w: Win<'_>, open: u32, k: usize, depth: u8) -> Step {
-    if let Some(s) = w.cache.level_step(open, k) {
+pub(crate) fn level_step(json: &str, w: Win<'_>, slot: usize, open: u32, k: usize, depth: u8) -> Step {
+    if let Some(s) = w.cache.step(slot, k) {
         return match s {
             Step::Entry(e) => checked(&w, e),
             Step::End(t, last) => {
@@ -461,7 +457,7 @@ pub(crate) fn level_step(json: &str, w: Win<'_>, open: u32, k: usize, depth: u8)
             Step::Raw(_) => s,
         };
     }
-    let t = w.cache.tail(open);
+    let t = w.cache.tail(slot);
     if let Some((term, last, _)) = t.end {
         // asked past the end
         return if term as usize <= w.end() { Step::End(term, last) } else { Step::Raw(last) };
@@ -469,14 +465,14 @@ pub(crate) fn level_step(json: &str, w: Win<'_>, open: u32, k: usize, depth: u8)
     if t.len < k {
         // callers walk levels in order, so this does not happen; stay exact
         for j in t.len..k {
-            match level_step(json, w, open, j, depth) {
+            match level_step(json, w, slot, open, j, depth) {
                 Step::Entry(_) => {}
                 other => return other,
             }
         }
-        return level_step(json, w, open, k, depth);
+        return level_step(json, w, slot, open, k, depth);
     }
-    let resume = match resume_after(json, w, open, t.len, t.last, depth) {
+    let resume = match resume_after(json, w, slot, open, t.len, t.last, depth) {
         Ok(r) => r,
         Err(step) => return step,
     };
@@ -485,7 +481,7 @@ pub(crate) fn level_step(json: &str, w: Win<'_>, open: u32, k: usize, depth: u8)
     let mut dirty = false;
     match scan_member(b, w.rel(resume), is_obj, &mut dirty) {
         Member::End(tr) => {
-            w.cache.append(open, k, &[], dirty, Some((w.abs(tr), resume)));
+            w.cache.append(slot, k, &[], dirty, Some((w.abs(tr), resume)));
             Step::End(w.abs(tr), resume)
         }
         Member::Raw => Step::Raw(resume),
@@ -498,7 +494,7 @@ pub(crate) fn level_step(json: &str, w: Win<'_>, open: u32, k: usize, depth: u8)
             vesc,
         } => {
             let e = make_entry(&w, resume, ks, ke, kesc, vs, ve, vesc);
-            w.cache.append(open, k, &[e], dirty, None);
+            w.cache.append(slot, k, &[e], dirty, None);
             Step::Entry(e)
         }
     }
@@ -515,7 +511,7 @@ pub(crate) fn container_value<'t>(json: &'t str, w: Option<Win<'_>>, vs: usize, 
     let (n, raw, ok) = squash_at(json, w, vs, 0);
     if ok {
         if let Some(r) = r {
-            r.w.cache.set_value_end(r.open, r.k, r.w.abs(n));
+            r.w.cache.set_value_end(r.slot, r.k, r.w.abs(n));
         }
     }
     (n, Value::new(Kind::Json, Cow::Borrowed(raw)))

@@ -22,7 +22,10 @@ fn funcs() -> Funcs {
                 None => String::new(),
             }))
         }
-        _ => Err(format!("wrong number of args for Capitalize: want 1 got {}", args.len())),
+        _ => Err(format!(
+            "wrong number of args for Capitalize: want 1 got {}",
+            args.len()
+        )),
     });
     f.register("UrlEncode", |args: &[Value<'_>]| match args {
         [v] => {
@@ -37,13 +40,18 @@ fn funcs() -> Funcs {
             }
             Ok(Value::from_string(o))
         }
-        _ => Err(format!("wrong number of args for UrlEncode: want 1 got {}", args.len())),
+        _ => Err(format!(
+            "wrong number of args for UrlEncode: want 1 got {}",
+            args.len()
+        )),
     });
     f
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).ok_or("usage: batch_render CASES.json")?;
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: batch_render CASES.json")?;
     let cases: Vec<Json> = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     let funcs = funcs();
     let results: Vec<Json> = cases

@@ -831,7 +831,17 @@ impl<'a, 'o> Exec<'a, 'o> {
                 if let Some(f) = fin {
                     self.args.push(f);
                 }
-                let r = f(&self.args[base..]);
+                // Like Go's safeCall, a function that panics fails the call.
+                let call = std::panic::AssertUnwindSafe(|| f(&self.args[base..]));
+                let r = std::panic::catch_unwind(call).unwrap_or_else(|payload| {
+                    Err(match payload.downcast_ref::<&str>() {
+                        Some(s) => format!("panic: {s}"),
+                        None => match payload.downcast_ref::<String>() {
+                            Some(s) => format!("panic: {s}"),
+                            None => "panic".to_string(),
+                        },
+                    })
+                });
                 self.args.truncate(base);
                 match r {
                     Ok(v) => Ok(v),

@@ -11,6 +11,9 @@ use crate::value::{Value, sorted_entries};
 const LDIGITS: &[u8; 17] = b"0123456789abcdefx";
 const UDIGITS: &[u8; 17] = b"0123456789ABCDEFX";
 
+/// Nesting of arrays and objects beyond which printing stops descending.
+const MAX_PRINT_DEPTH: usize = 200;
+
 /// Go's fmt `tooLarge` bound on widths and precisions.
 const MAX_WID: i64 = 1_000_000;
 
@@ -520,12 +523,17 @@ impl<'b> Printer<'b> {
             Value::Float(f) => self.fmt_float_verb(*f, verb),
             Value::Int(i) => self.fmt_int(*i, verb),
             Value::Str(s) => self.fmt_string(s, verb),
-            _ => self.print_value(arg, verb),
+            _ => self.print_value(arg, verb, 0),
         }
     }
 
     /// Go's `printValue` for a concrete (non-interface) value.
-    fn print_value(&mut self, value: &Value<'_>, verb: char) {
+    fn print_value(&mut self, value: &Value<'_>, verb: char, depth: usize) {
+        if depth > MAX_PRINT_DEPTH {
+            // Only data built in code can nest this deep (serde_json parses 128 levels).
+            self.buf.push_str("...");
+            return;
+        }
         match value {
             Value::Missing | Value::Nil => self.print_nil_elem(),
             Value::Bool(b) => self.fmt_bool(*b, verb),
@@ -552,7 +560,7 @@ impl<'b> Printer<'b> {
                     }
                     self.fmt_string(k, verb);
                     self.buf.push(':');
-                    self.print_elem(v, verb);
+                    self.print_elem(v, verb, depth + 1);
                 }
                 self.buf.push(if self.f.sharp_v { '}' } else { ']' });
             }
@@ -574,7 +582,7 @@ impl<'b> Printer<'b> {
                             self.buf.push(' ');
                         }
                     }
-                    self.print_elem(e, verb);
+                    self.print_elem(e, verb, depth + 1);
                 }
                 self.buf.push(if self.f.sharp_v { '}' } else { ']' });
             }
@@ -590,10 +598,10 @@ impl<'b> Printer<'b> {
     }
 
     /// An element of an array or object: an `interface{}` holding a JSON value.
-    fn print_elem(&mut self, e: &Json, verb: char) {
+    fn print_elem(&mut self, e: &Json, verb: char, depth: usize) {
         match e {
             Json::Null => self.print_nil_elem(),
-            _ => self.print_value(&Value::from_json(e), verb),
+            _ => self.print_value(&Value::from_json(e), verb, depth),
         }
     }
 

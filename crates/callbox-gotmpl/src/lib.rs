@@ -64,18 +64,43 @@
 //!   length (Go: by its capacity).
 //! - Registered functions receive untyped [`Value`]s: Go's argument type conversions
 //!   and checks for them are the function's business.
-//! - Executions are bounded ([`ExecOptions`]) where Go is not: output size, template
-//!   recursion depth, range iterations and `{{template}}` calls, total steps, and
-//!   nesting (parse: 200 levels; execution: 1500 levels).
+//! - Executions are bounded ([`ExecOptions`]) where Go is not: output size (also of the
+//!   strings `print`/`printf`/`html`… build), template recursion depth, range iterations
+//!   and `{{template}}` calls, total steps (100 × the iteration limit).
+//! - Nesting is bounded: 200 levels of control structures and parentheses in a template
+//!   (a parse error beyond), 1500 levels of nested execution (bodies, pipelines and
+//!   `{{template}}` calls together), and at most 1.5 MiB of stack for the recursion of
+//!   either, whatever the build (so any thread with the usual 2 MiB stack is safe;
+//!   optimized builds use far less). Printing stops descending into data nested deeper
+//!   than 200 arrays or objects (`...`).
+//! - A registered function that panics fails its call (`error calling F: panic: …`), as
+//!   Go's `safeCall` does.
 //! - Error messages are Go's, but positions are those of the start of the offending
-//!   node, reported as 1-based line and character column (Go: byte column).
+//!   node, reported as 1-based line and character column (Go: byte column); a missing
+//!   `{{end}}` is reported at the action it would close, an unclosed action at its `{{`.
+//!
+//! # Performance
+//!
+//! Templates are parsed once into a compact tree: variables are resolved to frame slots
+//! and function names to the functions at parse time; execution borrows strings, arrays
+//! and objects from the data instead of copying them, and writes straight into the
+//! [`Sink`]. `examples/render_bench.rs` renders the five request templates of a CRM hook
+//! (`examples/hotpath`) in about 5 µs per iteration on an idle core of the reference
+//! machine, where Go's `text/template` takes about 40 µs.
+//!
+//! # Testing against Go
+//!
+//! `tests/conformance.rs` runs the vectors of Go's own exec tests; `tests/go_reference.rs`
+//! runs ~1800 templates with the answers of Go 1.19 (generated with
+//! `tools/difftest/difftest.py`, which also fuzzes this crate against Go);
+//! `tests/props.rs` checks that no input panics.
 //!
 //! # Credits
 //!
 //! The lexer, parser, executor and the `fmt`/`strconv` formatting are ports of Go's
-//! `text/template`, `fmt` and `strconv` packages, Copyright The Go Authors, used under
-//! Go's BSD-style license. The Unicode tables are generated from Go's `unicode` package
-//! by `tools/gen_unicode_tables.go`.
+//! `text/template`, `fmt` and `strconv` packages, Copyright (c) 2009 The Go Authors, used
+//! under Go's BSD-style license (`LICENSE-GO` in this crate). The Unicode tables are
+//! generated from Go's `unicode` package by `tools/gen_unicode_tables.go`.
 
 mod ast;
 mod escape;

@@ -740,6 +740,10 @@ fn registered_functions() {
         ))
     });
     f.register("Fail", |_args: &[Value<'_>]| Err("boom".to_string()));
+    f.register(
+        "Panic",
+        |_args: &[Value<'_>]| -> callbox_gotmpl::FuncResult<'_> { panic!("bug in a function") },
+    );
     let t = Template::parse("t", "{{Kind .Nope nil .Null 1 2.5 \"s\" true}}", &f).unwrap();
     assert_eq!(
         t.render(&data(), &f).unwrap(),
@@ -748,6 +752,13 @@ fn registered_functions() {
     let t = Template::parse("t", "ok {{Fail 1}}", &f).unwrap();
     let e = t.render(&data(), &f).unwrap_err();
     assert!(e.message.ends_with("error calling Fail: boom"), "{e}");
+    let t = Template::parse("t", "{{Panic}}", &f).unwrap();
+    let e = t.render(&data(), &f).unwrap_err();
+    assert!(
+        e.message
+            .ends_with("error calling Panic: panic: bug in a function"),
+        "{e}"
+    );
 }
 
 #[test]

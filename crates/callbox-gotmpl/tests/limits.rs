@@ -84,3 +84,38 @@ fn exponential_template_calls_are_bounded() {
         "{e}"
     );
 }
+
+#[test]
+fn deeply_nested_data_prints_without_overflow() {
+    let mut v = json!(1);
+    for _ in 0..5000 {
+        v = serde_json::Value::Array(vec![v]);
+    }
+    let mut m = serde_json::Map::new();
+    m.insert("V".to_string(), v);
+    let data = serde_json::Value::Object(m);
+    let t = parse("{{len (printf \"%v\" .V)}} {{index .V 0 0 0}}").unwrap();
+    let out = t.render(&data, &Funcs::new()).unwrap();
+    assert!(out.starts_with("405 [[["), "{out}");
+    // Leak the value: dropping 5000 levels of serde_json::Value recurses deeply itself.
+    std::mem::forget(data);
+}
+
+#[test]
+fn malformed_escapes_are_parse_errors() {
+    for text in [
+        "{{\"\\𑤉\"}}",
+        "{{\"\\é\"}}",
+        "{{'\\é'}}",
+        "{{\"\\400\"}}",
+        "{{\"\\ud800\"}}",
+        "{{\"\\x4\"}}",
+        "{{'ab'}}",
+        "{{''}}",
+    ] {
+        assert!(parse(text).is_err(), "{text}");
+    }
+    // Escapes of bytes that are not UTF-8 give U+FFFD.
+    let t = parse(r#"{{"\xff\x41"}}"#).unwrap();
+    assert_eq!(exec(&t, &ExecOptions::default()).unwrap(), "\u{FFFD}A");
+}

@@ -261,7 +261,19 @@ fn open_element(
             }
             Err(err) => {
                 let position = attr_error_position(&err).map_or(offset, |p| offset + 1 + p);
-                diagnostics.error(position, format!("malformed attribute: {err}"));
+                let message = match err {
+                    quick_xml::events::attributes::AttrError::Duplicated(..) => {
+                        let name: String = source
+                            .get(position..)
+                            .unwrap_or("")
+                            .chars()
+                            .take_while(|c| !c.is_whitespace() && *c != '=')
+                            .collect();
+                        format!("attribute {name} is given twice (XML allows each attribute once per element)")
+                    }
+                    other => format!("malformed attribute: {other}"),
+                };
+                diagnostics.error(position, message);
                 break;
             }
         }

@@ -372,42 +372,117 @@ fn complete_level(json: &str, w: Win<'_>, slot: usize, i: usize, depth: u8) -> O
     r
 }
 
-/// The loop of [`complete_level`], collecting members in `buf`.
+/// The loop of [`complete_level`], collecting members in `buf`: the same
+/// steps as repeated [`scan_member`] calls (container values are squashed
+/// raw, as `squash_at` does below [`BUILD_DEPTH`]), in one tight loop.
 #[allow(clippy::too_many_arguments)]
-fn build_level(json: &str, w: Win<'_>, slot: usize, is_obj: bool, k0: usize, mut resume: u32, depth: u8, buf: &mut Vec<Entry>) -> Option<usize> {
+fn build_level(json: &str, w: Win<'_>, slot: usize, is_obj: bool, k0: usize, resume: u32, depth: u8, buf: &mut Vec<Entry>) -> Option<usize> {
+    debug_assert!(depth + 1 >= BUILD_DEPTH);
     let b = json.as_bytes();
+    let len = b.len();
     let mut dirty = false;
-    loop {
-        match scan_member(b, w.rel(resume), is_obj, &mut dirty) {
-            Member::End(tr) => {
-                let clean = w.cache.append(slot, k0, buf, dirty, Some((w.abs(tr), resume)));
-                return if clean { Some(tr) } else { None };
-            }
-            Member::Raw => {
-                w.cache.append(slot, k0, buf, dirty, None);
-                return None;
-            }
-            Member::Entry {
-                ks,
-                ke,
-                kesc,
-                vs,
-                ve,
-                vesc,
-            } => {
-                let mut e = make_entry(&w, resume, ks, ke, kesc, vs, ve, vesc);
-                if ve.is_none() {
-                    let (n, _, ok) = squash_at(json, Some(w), vs, depth + 1);
-                    if !ok {
-                        buf.push(e);
-                        w.cache.append(slot, k0, buf, dirty, None);
-                        return None;
-                    }
-                    e.ve = w.abs(n);
+    let mut i = w.rel(resume);
+    // `Err(())`: not answerable in this text; `Ok(term)`: closing bracket
+    let end: Result<usize, ()> = 'members: loop {
+        let start = i;
+        let (ks, ke, kesc) = if is_obj {
+            let ks = loop {
+                let Some(&c) = b.get(i) else {
+                    break 'members Err(());
+                };
+                if c == b'"' {
+                    break i + 1;
                 }
-                resume = e.ve;
-                buf.push(e);
+                if c == b'}' {
+                    break 'members Ok(i + 1);
+                }
+                if c > b' ' && SQUASHY[c as usize] {
+                    dirty = true;
+                }
+                i += 1;
+            };
+            let (e, esc, ok) = scan::string_end(b, ks);
+            if !ok {
+                break 'members Err(());
             }
+            i = e;
+            (ks, e - 1, esc)
+        } else {
+            (0, 0, false)
+        };
+        // value start
+        let vs = loop {
+            let Some(&c) = b.get(i) else {
+                break 'members Err(());
+            };
+            if VSTART[c as usize] {
+                break i;
+            }
+            if !is_obj && c == b']' {
+                break 'members Ok(i + 1);
+            }
+            if SQUASHY[c as usize] {
+                dirty = true;
+            }
+            i += 1;
+        };
+        let c = b[vs];
+        let (ve, vesc) = match c {
+            b'"' => {
+                let (e, esc, ok) = scan::string_end(b, vs + 1);
+                if !ok {
+                    break 'members Err(());
+                }
+                (e, esc)
+            }
+            b'{' | b'[' => match scan::squash_end(b, vs) {
+                Ok(e) => (e, false),
+                Err(_) => break 'members Err(()),
+            },
+            _ => {
+                let e = if c == b'n' && !(vs + 1 < len && b[vs + 1] != b'u') || c == b't' || c == b'f' {
+                    literal_end(b, vs)
+                } else {
+                    number_end(b, vs)
+                };
+                if e >= len {
+                    break 'members Err(());
+                }
+                if b[vs..e].iter().any(|&x| SQUASHY[x as usize]) {
+                    dirty = true;
+                }
+                (e, false)
+            }
+        };
+        let mut flags = 0;
+        if kesc {
+            flags |= KEY_ESC;
+        }
+        if vesc {
+            flags |= VAL_ESC;
+        }
+        buf.push(Entry {
+            start: w.abs(start),
+            ks: w.abs(ks),
+            ke: w.abs(ke),
+            vs: w.abs(vs),
+            ve: w.abs(ve),
+            flags,
+        });
+        i = ve;
+    };
+    match end {
+        Ok(term) => {
+            let last_iter = w.abs(match buf.last() {
+                Some(e) => w.rel(e.ve),
+                None => w.rel(resume),
+            });
+            let clean = w.cache.append(slot, k0, buf, dirty, Some((w.abs(term), last_iter)));
+            if clean { Some(term) } else { None }
+        }
+        Err(()) => {
+            w.cache.append(slot, k0, buf, dirty, None);
+            None
         }
     }
 }

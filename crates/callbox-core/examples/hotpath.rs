@@ -4,10 +4,10 @@
 //! (`shared/anchors/yeastar-ref hotpath DIR N`), for a side-by-side comparison.
 //!
 //! ```sh
-//! cargo run --release -p callbox-core --example hotpath -- DIR ITERATIONS
+//! cargo run --release -p callbox-core --example hotpath -- [DIR [ITERATIONS]]
 //! ```
 //!
-//! DIR holds templates.json (a list of template strings), vars.json (an object),
+//! DIR (default: `examples/hotpath` of this crate, a copy of `shared/anchors/hotpath`) holds templates.json (a list of template strings), vars.json (an object),
 //! response.json and paths.txt (one GJSON path per line). The last line printed is JSON with
 //! `ns_per_iteration`.
 
@@ -21,7 +21,9 @@ use callbox_core::gotmpl::{ExecOptions, Template};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().ok_or("usage: hotpath DIR ITERATIONS")?;
+    let dir = args
+        .next()
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hotpath").to_string());
     let iterations: u64 = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0).unwrap_or(10_000);
     let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}"));
     let texts: Vec<String> = serde_json::from_str(&read("templates.json")?)?;

@@ -123,12 +123,15 @@ struct QueryMemo {
     states: Vec<u8>,
 }
 
+/// Query memos and their index by (level slot, spec hash).
+type QueryMemos = (Map<(u32, u64), usize>, Vec<QueryMemo>);
+
 /// Memo tables for one document (filled lazily).
 #[derive(Debug, Default)]
 pub(crate) struct DocCache {
     store: RefCell<Store>,
     /// query memos, looked up by (level slot, spec hash)
-    queries: RefCell<(Map<(u32, u64), usize>, Vec<QueryMemo>)>,
+    queries: RefCell<QueryMemos>,
     /// reusable buffers for building levels
     scratch: RefCell<Vec<Vec<Entry>>>,
     /// the tables were sized for the document
@@ -176,6 +179,18 @@ impl DocCache {
         st.slots.reserve(containers / 2);
         st.levels.reserve(containers / 2);
         st.arena.reserve((len / 40).clamp(16, 1 << 20));
+    }
+
+    /// The slot of the level at `open`, if it exists.
+    #[inline]
+    pub(crate) fn find(&self, open: u32) -> Option<usize> {
+        let st = self.store.borrow();
+        if let Some(&(o, s)) = st.recent.get(recent_index(open)) {
+            if o == open.wrapping_add(1) {
+                return Some(s as usize);
+            }
+        }
+        st.slots.get(&open).map(|&s| s as usize)
     }
 
     /// The slot of the level at `open`, created when missing.
@@ -230,7 +245,10 @@ impl DocCache {
     #[inline]
     pub(crate) fn squash_end(&self, slot: usize) -> Option<u32> {
         let st = self.store.borrow();
-        st.levels.get(slot).map(|lv| lv.squash).filter(|&e| e != UNKNOWN)
+        st.levels
+            .get(slot)
+            .map(|lv| lv.squash)
+            .filter(|&e| e != UNKNOWN)
     }
 
     pub(crate) fn set_squash_end(&self, slot: usize, end: u32) {
@@ -244,7 +262,14 @@ impl DocCache {
     /// are candidates. Returns `(k, entry)` of the candidate, or `Err(n)`
     /// with the number of recorded members when none is left.
     #[inline]
-    pub(crate) fn next_candidate(&self, doc: &[u8], base: usize, slot: usize, k: usize, part: Option<&[u8]>) -> Result<(usize, Entry), usize> {
+    pub(crate) fn next_candidate(
+        &self,
+        doc: &[u8],
+        base: usize,
+        slot: usize,
+        k: usize,
+        part: Option<&[u8]>,
+    ) -> Result<(usize, Entry), usize> {
         let st = self.store.borrow();
         let Some(lv) = st.levels.get(slot) else {
             return Err(0);
@@ -260,18 +285,21 @@ impl DocCache {
         match part {
             None => Ok((k, entries[k])),
             Some(part) => {
-                let plen = part.len();
+                let plen = part.len() as u32;
+                let first = part.first().copied();
                 for (j, e) in entries.iter().enumerate().skip(k) {
                     if e.flags & KEY_ESC != 0 {
                         return Ok((j, *e));
                     }
-                    if e.ke.wrapping_sub(e.ks) as usize == plen {
-                        let a = (e.ks as usize).wrapping_sub(base);
-                        if let Some(key) = doc.get(a..a + plen) {
-                            if key.iter().zip(part).all(|(x, y)| x == y) {
-                                return Ok((j, *e));
-                            }
-                        }
+                    if e.ke.wrapping_sub(e.ks) != plen {
+                        continue;
+                    }
+                    let a = (e.ks as usize).wrapping_sub(base);
+                    if doc.get(a).copied() != first && plen > 0 {
+                        continue;
+                    }
+                    if doc.get(a..a + plen as usize) == Some(part) {
+                        return Ok((j, *e));
                     }
                 }
                 Err(n)
@@ -284,7 +312,9 @@ impl DocCache {
     #[inline]
     pub(crate) fn view(&self, slot: usize) -> Option<(usize, usize)> {
         let st = self.store.borrow();
-        st.levels.get(slot).map(|lv| (lv.start as usize, lv.len as usize))
+        st.levels
+            .get(slot)
+            .map(|lv| (lv.start as usize, lv.len as usize))
     }
 
     /// The arena entry at `idx`.
@@ -335,7 +365,14 @@ impl DocCache {
     /// Append members `k..k + entries.len()` to the level, and its end if
     /// `end` is given (ignored if the level moved on meanwhile).
     /// Returns whether the level is now complete and clean.
-    pub(crate) fn append(&self, slot: usize, k: usize, entries: &[Entry], dirty: bool, end: Option<(u32, u32)>) -> bool {
+    pub(crate) fn append(
+        &self,
+        slot: usize,
+        k: usize,
+        entries: &[Entry],
+        dirty: bool,
+        end: Option<(u32, u32)>,
+    ) -> bool {
         let mut st = self.store.borrow_mut();
         let st = &mut *st;
         let arena_len = st.arena.len() as u32;
@@ -358,7 +395,11 @@ impl DocCache {
                 // move the level to the end of the arena, reserving room to
                 // grow in place (levels extended one member at a time
                 // interleave with other levels)
-                let cap = if end.is_some() { need } else { (need * 2).max(2) };
+                let cap = if end.is_some() {
+                    need
+                } else {
+                    (need * 2).max(2)
+                };
                 st.arena.extend_from_within(s..s + l);
                 st.arena.extend_from_slice(entries);
                 st.arena.extend(std::iter::repeat_n(last, cap - need));
@@ -404,7 +445,10 @@ impl DocCache {
         loop {
             match map.get(&key) {
                 Some(&m) => {
-                    if memos.get(m).is_some_and(|x| x.slot == slot && same(&x.spec)) {
+                    if memos
+                        .get(m)
+                        .is_some_and(|x| x.slot == slot && same(&x.spec))
+                    {
                         return m;
                     }
                     // hash collision: probe the next key
@@ -451,7 +495,10 @@ impl DocCache {
     }
 
     pub(crate) fn take_scratch(&self) -> Vec<Entry> {
-        self.scratch.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(32))
+        self.scratch
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(32))
     }
 
     pub(crate) fn put_scratch(&self, mut v: Vec<Entry>) {

@@ -78,9 +78,7 @@ impl<'c> Env<'c> {
     /// Absolute offset of `s` in the document, when `s` is a slice of it.
     #[inline]
     pub(crate) fn offset_in_doc(&self, s: &str) -> Option<usize> {
-        if self.cache.is_none() {
-            return None;
-        }
+        self.cache?;
         let p = s.as_ptr() as usize;
         let off = p.checked_sub(self.doc_ptr)?;
         if off <= self.doc_len && s.len() <= self.doc_len - off {
@@ -166,12 +164,13 @@ fn get_plain<'t>(env: &Env<'_>, json: &'t str, path: &str) -> Value<'t> {
         piped: false,
     };
     if pb.len() >= 2 && pb[0] == b'.' && pb[1] == b'.' {
-        parse_array(&mut c, 0, from(path, 2));
+        parse_array(&mut c, 0, from(path, 2), 0);
     } else if let Some(i) = memchr::memchr2(b'{', b'[', json.as_bytes()) {
+        let hint = json.len() - i;
         if json.as_bytes()[i] == b'{' {
-            parse_object(&mut c, i + 1, path);
+            parse_object(&mut c, i + 1, path, hint);
         } else {
-            parse_array(&mut c, i + 1, path);
+            parse_array(&mut c, i + 1, path, hint);
         }
     }
     if c.piped {
@@ -205,12 +204,10 @@ fn exec_static(path: &str) -> Option<(&str, &str)> {
     let pb = path.as_bytes();
     let mut name = name;
     let mut rest = "";
-    for i in 1..pb.len() {
-        if pb[i] == b'|' || pb[i] == b'.' {
-            rest = from(path, i);
-            name = sub(path, 1, i);
-            break;
-        }
+    if let Some(i) = pb.iter().skip(1).position(|&c| c == b'|' || c == b'.') {
+        let i = i + 1;
+        rest = from(path, i);
+        name = sub(path, 1, i);
     }
     let lower_ok = ["true", "false", "null", "nan", "inf"]
         .iter()
@@ -248,23 +245,17 @@ fn parse_sub_selectors<'p>(path: &'p str) -> Option<(Vec<SubSel<'p>>, &'p str)> 
     while i < pb.len() {
         match pb[i] {
             b'\\' => i += 1,
-            b'@' => {
-                if modifier == 0 && i > 0 && (pb[i - 1] == b'.' || pb[i - 1] == b'|') {
-                    modifier = i;
-                }
+            b'@' if modifier == 0 && i > 0 && (pb[i - 1] == b'.' || pb[i - 1] == b'|') => {
+                modifier = i;
             }
-            b':' => {
-                if modifier == 0 && colon == 0 && depth == 1 {
-                    colon = i;
-                }
+            b':' if modifier == 0 && colon == 0 && depth == 1 => {
+                colon = i;
             }
-            b',' => {
-                if depth == 1 {
-                    push(&mut sels, start, colon, i);
-                    colon = 0;
-                    modifier = 0;
-                    start = i + 1;
-                }
+            b',' if depth == 1 => {
+                push(&mut sels, start, colon, i);
+                colon = 0;
+                modifier = 0;
+                start = i + 1;
             }
             b'"' => {
                 i += 1;
@@ -311,7 +302,11 @@ fn name_of_last(path: &str) -> &str {
 /// gjson `isSimpleName`.
 fn is_simple_name(component: &str) -> bool {
     component.bytes().all(|c| {
-        c >= b' ' && !matches!(c, b'[' | b']' | b'{' | b'}' | b'(' | b')' | b'#' | b'|' | b'!')
+        c >= b' '
+            && !matches!(
+                c,
+                b'[' | b']' | b'{' | b'}' | b'(' | b')' | b'#' | b'|' | b'!'
+            )
     })
 }
 
@@ -504,12 +499,26 @@ fn bytes_to_string(v: Vec<u8>) -> String {
     }
 }
 
-/// gjson `parseObject(c, i, path)`.
-fn parse_object<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, i: usize, path: &'p str) -> (usize, bool) {
+/// Containers smaller than this are scanned raw rather than memoized
+/// (unless a level exists already).
+const SMALL: usize = if cfg!(feature = "test-small-levels") {
+    0
+} else {
+    256
+};
+
+/// gjson `parseObject(c, i, path)`. `hint` bounds the size of the object
+/// (0: unknown).
+fn parse_object<'t, 'p>(
+    c: &mut Ctx<'t, 'p, '_>,
+    i: usize,
+    path: &'p str,
+    hint: usize,
+) -> (usize, bool) {
     if !c.env.enter() {
         return (c.json.len(), false);
     }
-    let r = parse_object_inner(c, i, path);
+    let r = parse_object_inner(c, i, path, hint);
     c.env.leave();
     r
 }
@@ -537,8 +546,30 @@ enum Flow {
 }
 
 #[inline]
-fn descend<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, open: u8, at: usize, path: &'p str) -> (usize, bool) {
-    if open == b'{' { parse_object(c, at, path) } else { parse_array(c, at, path) }
+fn descend<'t, 'p>(
+    c: &mut Ctx<'t, 'p, '_>,
+    open: u8,
+    at: usize,
+    path: &'p str,
+    r: Option<&EntryRef<'_>>,
+) -> (usize, bool) {
+    // size bound of the value, when its member records where it ends
+    let hint = match r {
+        Some(r) if r.e.ve != crate::cache::UNKNOWN => (r.e.ve - r.e.vs) as usize,
+        _ => 0,
+    };
+    if open == b'{' {
+        parse_object(c, at, path, hint)
+    } else {
+        parse_array(c, at, path, hint)
+    }
+}
+
+/// Whether to walk the container opened at `open` (relative) through its
+/// memoized level.
+#[inline]
+fn use_level(w: &Win<'_>, open: usize, hint: usize) -> bool {
+    hint == 0 || hint >= SMALL || w.cache.find(w.abs(open)).is_some()
 }
 
 /// gjson `parseObject`'s handling of the value of a member whose key
@@ -555,8 +586,12 @@ fn member_value<'t, 'p>(
     let ch = b[vs];
     if ch == b'{' || ch == b'[' {
         if !hit {
-            let (n, h) = descend(c, ch, vs + 1, rp.path);
-            return if h { Flow::Return(n, true) } else { Flow::Next(n, false) };
+            let (n, h) = descend(c, ch, vs + 1, rp.path, r);
+            return if h {
+                Flow::Return(n, true)
+            } else {
+                Flow::Next(n, false)
+            };
         }
         let (n, v) = levels::container_value(json, c.win, vs, r);
         c.value = v;
@@ -573,7 +608,12 @@ fn member_value<'t, 'p>(
     Flow::Next(ve, true)
 }
 
-fn parse_object_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p str) -> (usize, bool) {
+fn parse_object_inner<'t, 'p>(
+    c: &mut Ctx<'t, 'p, '_>,
+    mut i: usize,
+    path: &'p str,
+    hint: usize,
+) -> (usize, bool) {
     let rp = parse_object_path(path);
     if !rp.more && rp.piped {
         c.pipe = rp.pipe;
@@ -583,7 +623,7 @@ fn parse_object_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p s
     let b = json.as_bytes();
     let len = b.len();
     if let Some(w) = c.win {
-        if i >= 1 && i <= len && b[i - 1] == b'{' {
+        if i >= 1 && i <= len && b[i - 1] == b'{' && use_level(&w, i - 1, hint) {
             match object_with_level(c, w, i, &rp) {
                 Ok(r) => return r,
                 Err(resume) => i = resume,
@@ -603,7 +643,7 @@ fn parse_object_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p s
         if !pmatch {
             // skip the value
             if b[vs] == b'{' || b[vs] == b'[' {
-                let (n, _, _) = levels::squash_at(json, c.win, vs, 0);
+                let (n, _, _) = levels::squash_at(json, c.win, vs, 0, false);
                 i = n;
             } else {
                 let (n, _, ok) = levels::skip_scalar(b, vs);
@@ -624,13 +664,22 @@ fn parse_object_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p s
 
 /// `parseObject` driven by the memoized level of the object; `Err(i)`
 /// hands over to the raw loop at `i`.
-fn object_with_level<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, w: Win<'_>, i: usize, rp: &ObjPath<'p>) -> Result<(usize, bool), usize> {
+fn object_with_level<'t, 'p>(
+    c: &mut Ctx<'t, 'p, '_>,
+    w: Win<'_>,
+    i: usize,
+    rp: &ObjPath<'p>,
+) -> Result<(usize, bool), usize> {
     let json = c.json;
     let b = json.as_bytes();
     let open = w.abs(i - 1);
     let slot = w.cache.slot(open);
     // plain keys are compared byte-wise against the recorded members
-    let plain: Option<&[u8]> = if rp.wild { None } else { Some(rp.part.as_bytes()) };
+    let plain: Option<&[u8]> = if rp.wild {
+        None
+    } else {
+        Some(rp.part.as_bytes())
+    };
     let mut k = 0;
     loop {
         // fast scan over what is recorded
@@ -900,7 +949,8 @@ fn query_matches(q: &mut Query<'_>, value: &Value<'_>) -> bool {
         match ish {
             Some(b) => {
                 rpv = "true";
-                tilde_value = Value::new(if b { Kind::True } else { Kind::False }, Cow::Borrowed(""));
+                tilde_value =
+                    Value::new(if b { Kind::True } else { Kind::False }, Cow::Borrowed(""));
             }
             None => {
                 rpv = "";
@@ -1000,7 +1050,11 @@ fn split_possible_pipe(path: &str) -> Option<(&str, &str)> {
                         return None;
                     }
                     if pb[i] == b'[' || pb[i] == b'(' {
-                        let (start, end) = if pb[i] == b'[' { (b'[', b']') } else { (b'(', b')') };
+                        let (start, end) = if pb[i] == b'[' {
+                            (b'[', b']')
+                        } else {
+                            (b'(', b')')
+                        };
                         i += 1;
                         let mut depth = 1;
                         while i < pb.len() {
@@ -1037,12 +1091,18 @@ fn split_possible_pipe(path: &str) -> Option<(&str, &str)> {
     None
 }
 
-/// gjson `parseArray(c, i, path)`.
-fn parse_array<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, i: usize, path: &'p str) -> (usize, bool) {
+/// gjson `parseArray(c, i, path)`. `hint` bounds the size of the array
+/// (0: unknown).
+fn parse_array<'t, 'p>(
+    c: &mut Ctx<'t, 'p, '_>,
+    i: usize,
+    path: &'p str,
+    hint: usize,
+) -> (usize, bool) {
     if !c.env.enter() {
         return (c.json.len(), false);
     }
-    let r = parse_array_inner(c, i, path);
+    let r = parse_array_inner(c, i, path, hint);
     c.env.leave();
     r
 }
@@ -1051,6 +1111,8 @@ fn parse_array<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, i: usize, path: &'p str) -> (usi
 struct ArrState<'p> {
     rp: ArrPath<'p>,
     multires: String,
+    /// the query path is a plain key (see [`is_plain_key`])
+    query_plain: bool,
 }
 
 /// Whether `key` is a plain object key for which `Get(obj, key)` is just a
@@ -1063,19 +1125,28 @@ fn is_plain_key(key: &str) -> bool {
             return false;
         }
     }
-    !b.iter().any(|&c| matches!(c, b'.' | b'|' | b'*' | b'?' | b'\\'))
+    !b.iter()
+        .any(|&c| matches!(c, b'.' | b'|' | b'*' | b'?' | b'\\'))
 }
 
 /// `Get(v.raw, key)` for a plain key on an object borrowed from a cached
 /// document, answered from the object's memoized level; `None` when the
 /// general evaluation must be used. Gives exactly what `get_src` gives.
 fn fast_key<'t>(env: &Env<'_>, v: &Value<'t>, key: &str) -> Option<Value<'t>> {
+    if env.cache.is_none() || !is_plain_key(key) {
+        return None;
+    }
+    fast_plain_key(env, v, key)
+}
+
+/// [`fast_key`] for a key known to be plain.
+fn fast_plain_key<'t>(env: &Env<'_>, v: &Value<'t>, key: &str) -> Option<Value<'t>> {
     let cache = env.cache?;
     let Cow::Borrowed(raw) = v.raw else {
         return None;
     };
     // get_src + parse_object: two levels; only when they cannot hit the limit
-    if env.aborted() || env.depth() + 2 > MAX_DEPTH || raw.as_bytes().first() != Some(&b'{') || !is_plain_key(key) {
+    if env.aborted() || env.depth() + 2 > MAX_DEPTH || raw.as_bytes().first() != Some(&b'{') {
         return None;
     }
     let base = env.offset_in_doc(raw)?;
@@ -1086,7 +1157,11 @@ fn fast_key<'t>(env: &Env<'_>, v: &Value<'t>, key: &str) -> Option<Value<'t>> {
     };
     let b = raw.as_bytes();
     let open = w.abs(0);
-    let slot = cache.slot(open);
+    let slot = match cache.find(open) {
+        Some(s) => s,
+        None if raw.len() < SMALL => return Some(raw_plain_key(raw, key)),
+        None => cache.slot(open),
+    };
     let kb = key.as_bytes();
     let mut k = 0;
     loop {
@@ -1126,6 +1201,50 @@ fn fast_key<'t>(env: &Env<'_>, v: &Value<'t>, key: &str) -> Option<Value<'t>> {
     }
 }
 
+/// `Get(raw, key)` for a plain key on a text starting with `{`, with
+/// gjson's `parseObject` loop (what `get_src` does, without the path and
+/// context machinery).
+fn raw_plain_key<'t>(raw: &'t str, key: &str) -> Value<'t> {
+    let b = raw.as_bytes();
+    let kb = key.as_bytes();
+    let mut i = 1;
+    while i < b.len() {
+        let mut dirty = false;
+        let (ks, ke, kesc) = match levels::find_key(b, i, &mut dirty) {
+            KeyFound::End(_) | KeyFound::Fail(_) => return Value::missing(),
+            KeyFound::Key { ks, ke, esc, next } => {
+                i = next;
+                (ks, ke, esc)
+            }
+        };
+        let matched = if kesc {
+            *scan::unescape(sub(raw, ks, ke)) == *key
+        } else {
+            b.get(ks..ke) == Some(kb)
+        };
+        let Some(vs) = levels::find_value(b, i, &mut dirty) else {
+            return Value::missing();
+        };
+        if b[vs] == b'{' || b[vs] == b'[' {
+            let (n, v, _) = levels::squash_at(raw, None, vs, 0, false);
+            if matched {
+                return Value::new(Kind::Json, Cow::Borrowed(v));
+            }
+            i = n;
+        } else {
+            let (ve, esc, ok) = levels::skip_scalar(b, vs);
+            if !ok {
+                return Value::missing();
+            }
+            if matched {
+                return levels::make_scalar(raw, vs, ve, esc);
+            }
+            i = ve;
+        }
+    }
+    Value::missing()
+}
+
 /// `Get(v.raw, path)` (gjson `Result.Get`), using [`fast_key`] when it can.
 fn get_value_path<'t>(env: &Env<'_>, v: Value<'t>, path: &str) -> Value<'t> {
     if let Some(r) = fast_key(env, &v, path) {
@@ -1139,7 +1258,12 @@ fn get_value_path<'t>(env: &Env<'_>, v: Value<'t>, path: &str) -> Value<'t> {
 fn query_match<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, st: &mut ArrState<'p>, qval: &Value<'t>) -> bool {
     let env = c.env;
     if qval.kind == Kind::Json {
-        let res = match fast_key(env, qval, st.rp.query.path) {
+        let fast = if st.query_plain {
+            fast_plain_key(env, qval, st.rp.query.path)
+        } else {
+            None
+        };
+        let res = match fast {
             Some(v) => v,
             None => get_src(env, &qval.raw, st.rp.query.path),
         };
@@ -1190,7 +1314,12 @@ fn query_hit<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, st: &mut ArrState<'p>, qval: Value
 const MEMO_FROM: usize = 4;
 
 /// Whether element `k` matches the query, from the memo when known.
-fn element_matches<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, st: &mut ArrState<'p>, memo: Option<(usize, usize)>, qval: &Value<'t>) -> bool {
+fn element_matches<'t, 'p>(
+    c: &mut Ctx<'t, 'p, '_>,
+    st: &mut ArrState<'p>,
+    memo: Option<(usize, usize)>,
+    qval: &Value<'t>,
+) -> bool {
     let (Some((slot, k)), Some(w)) = (memo, c.win) else {
         return query_match(c, st, qval);
     };
@@ -1221,7 +1350,7 @@ fn element<'t, 'p>(
     let ch = b[vs];
     if ch == b'{' || ch == b'[' {
         if pmatch && !*hit {
-            let (n, h) = descend(c, ch, vs + 1, st.rp.path);
+            let (n, h) = descend(c, ch, vs + 1, st.rp.path, r);
             *hit = h;
             if h && !st.rp.alogok {
                 return Flow::Return(n, true);
@@ -1255,16 +1384,27 @@ fn element<'t, 'p>(
     Flow::Next(ve, true)
 }
 
-fn parse_array_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p str) -> (usize, bool) {
+fn parse_array_inner<'t, 'p>(
+    c: &mut Ctx<'t, 'p, '_>,
+    mut i: usize,
+    path: &'p str,
+    hint: usize,
+) -> (usize, bool) {
     let rp = parse_array_path(path);
-    let partidx: Option<u64> = if rp.arrch { None } else { scan::parse_uint(rp.part) };
+    let partidx: Option<u64> = if rp.arrch {
+        None
+    } else {
+        scan::parse_uint(rp.part)
+    };
     if !rp.more && rp.piped {
         c.pipe = rp.pipe;
         c.piped = true;
     }
+    let query_plain = rp.query.on && c.win.is_some() && is_plain_key(rp.query.path);
     let mut st = ArrState {
         rp,
         multires: String::new(),
+        query_plain,
     };
     let json = c.json;
     let b = json.as_bytes();
@@ -1275,7 +1415,7 @@ fn parse_array_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p st
     let mut hit = false;
     // the memoized level of this array, while the loop is in step with it
     let mut level = match c.win {
-        Some(w) if i >= 1 && i <= len && b[i - 1] == b'[' => {
+        Some(w) if i >= 1 && i <= len && b[i - 1] == b'[' && use_level(&w, i - 1, hint) => {
             let open = w.abs(i - 1);
             Some((w, w.cache.slot(open), open, 0usize))
         }
@@ -1299,7 +1439,9 @@ fn parse_array_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p st
         h += 1;
         if let Some((w, slot, open, k)) = level {
             let recorded = match view {
-                Some((start, n)) if k < n => w.cache.entry_at(start + k).map(|e| levels::checked(&w, e)),
+                Some((start, n)) if k < n => {
+                    w.cache.entry_at(start + k).map(|e| levels::checked(&w, e))
+                }
                 _ => None,
             };
             let step = match recorded {
@@ -1371,7 +1513,13 @@ fn parse_array_inner<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, mut i: usize, path: &'p st
 }
 
 /// gjson `parseArray` reaching `]` (or the end of the text) at `i`.
-fn array_close<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, st: &mut ArrState<'p>, alog: &[usize], i: usize, h: u64) -> (usize, bool) {
+fn array_close<'t, 'p>(
+    c: &mut Ctx<'t, 'p, '_>,
+    st: &mut ArrState<'p>,
+    alog: &[usize],
+    i: usize,
+    h: u64,
+) -> (usize, bool) {
     if st.rp.arrch && st.rp.part == "#" {
         if st.rp.alogok {
             return alog_result(c, &mut st.rp, alog, i);
@@ -1399,7 +1547,7 @@ fn parse_any_at<'t>(json: &'t str, w: Option<Win<'_>>, i: usize) -> Option<Value
     while i < b.len() {
         let c = b[i];
         if c == b'{' || c == b'[' {
-            let (_, raw, _) = levels::squash_at(json, w, i, 0);
+            let (_, raw, _) = levels::squash_at(json, w, i, 0, false);
             return Some(Value::new(Kind::Json, Cow::Borrowed(raw)));
         }
         if c > b' ' && levels::is_value_start(c) {
@@ -1415,7 +1563,12 @@ fn parse_any_at<'t>(json: &'t str, w: Option<Win<'_>>, i: usize) -> Option<Value
 }
 
 /// The `#.key` projection at the end of an array.
-fn alog_result<'t, 'p>(c: &mut Ctx<'t, 'p, '_>, rp: &mut ArrPath<'p>, alog: &[usize], i: usize) -> (usize, bool) {
+fn alog_result<'t, 'p>(
+    c: &mut Ctx<'t, 'p, '_>,
+    rp: &mut ArrPath<'p>,
+    alog: &[usize],
+    i: usize,
+) -> (usize, bool) {
     if let Some((left, right)) = split_possible_pipe(rp.alogkey) {
         rp.alogkey = left;
         c.pipe = right;
@@ -1486,7 +1639,11 @@ pub(crate) fn value_int(v: &Value<'_>) -> i64 {
             None => {
                 let s: &str = &v.str;
                 let f = parse_float(s);
-                if f == 0.0 && !looks_numeric(s) { 0 } else { f2i(f) }
+                if f == 0.0 && !looks_numeric(s) {
+                    0
+                } else {
+                    f2i(f)
+                }
             }
         },
         Kind::Number => {

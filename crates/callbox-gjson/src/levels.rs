@@ -18,34 +18,16 @@ use crate::value::{self, Kind, Value};
 /// end being recorded in the level's entry.
 const BUILD_DEPTH: u8 = 1;
 
-/// Bytes `parseSquash` reacts to: `"{}[]()`.
-static SQUASHY: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b'"' as usize] = true;
-    t[b'{' as usize] = true;
-    t[b'}' as usize] = true;
-    t[b'[' as usize] = true;
-    t[b']' as usize] = true;
-    t[b'(' as usize] = true;
-    t[b')' as usize] = true;
-    t
-};
+use scan::SQUASHY;
 
 /// Bytes that start a value in gjson's loops: `"{[ntf+-0123456789iIN`.
-static VSTART: [bool; 256] = {
-    let mut t = [false; 256];
-    let s = b"\"{[ntf+-0123456789iIN";
-    let mut i = 0;
-    while i < s.len() {
-        t[s[i] as usize] = true;
-        i += 1;
-    }
-    t
-};
+const VSTART: scan::ByteSet = scan::ByteSet::of(b"\"{[ntf+-0123456789iIN");
+static VSTART_T: [bool; 256] = VSTART.table();
+static SQUASHY_T: [bool; 256] = SQUASHY.table();
 
 #[inline]
 pub(crate) fn is_value_start(c: u8) -> bool {
-    VSTART[c as usize]
+    VSTART_T[c as usize]
 }
 
 /// The part of the document the current text is, for the cache.
@@ -86,7 +68,12 @@ pub(crate) struct EntryRef<'c> {
 
 /// Result of gjson's key search loop in `parseObject`.
 pub(crate) enum KeyFound {
-    Key { ks: usize, ke: usize, esc: bool, next: usize },
+    Key {
+        ks: usize,
+        ke: usize,
+        esc: bool,
+        next: usize,
+    },
     End(usize),
     Fail(usize),
 }
@@ -117,7 +104,7 @@ pub(crate) fn find_key(b: &[u8], mut i: usize, dirty: &mut bool) -> KeyFound {
         if c == b'}' {
             return KeyFound::End(i + 1);
         }
-        if SQUASHY[c as usize] {
+        if SQUASHY_T[c as usize] {
             *dirty = true;
         }
         i += 1;
@@ -135,10 +122,10 @@ pub(crate) fn find_value(b: &[u8], mut i: usize, dirty: &mut bool) -> Option<usi
             i += 1;
             continue;
         }
-        if VSTART[c as usize] {
+        if VSTART_T[c as usize] {
             return Some(i);
         }
-        if SQUASHY[c as usize] {
+        if SQUASHY_T[c as usize] {
             *dirty = true;
         }
         i += 1;
@@ -154,7 +141,11 @@ pub(crate) fn skip_scalar(b: &[u8], vs: usize) -> (usize, bool, bool) {
     match b[vs] {
         b'"' => {
             let (end, esc, ok) = scan::string_end(b, vs + 1);
-            if ok { (end, esc, true) } else { (b.len(), false, false) }
+            if ok {
+                (end, esc, true)
+            } else {
+                (b.len(), false, false)
+            }
         }
         b'n' if vs + 1 < b.len() && b[vs + 1] != b'u' => (number_end(b, vs), false, true),
         b'n' | b't' | b'f' => (literal_end(b, vs), false, true),
@@ -165,7 +156,10 @@ pub(crate) fn skip_scalar(b: &[u8], vs: usize) -> (usize, bool, bool) {
 #[inline]
 fn number_end(b: &[u8], vs: usize) -> usize {
     match b.get(vs + 1..) {
-        Some(rest) => match rest.iter().position(|&c| c <= b' ' || c == b',' || c == b']' || c == b'}') {
+        Some(rest) => match rest
+            .iter()
+            .position(|&c| c <= b' ' || c == b',' || c == b']' || c == b'}')
+        {
             Some(off) => vs + 1 + off,
             None => b.len(),
         },
@@ -190,25 +184,45 @@ pub(crate) fn make_scalar(json: &str, vs: usize, ve: usize, esc: bool) -> Value<
     let raw = sub(json, vs, ve);
     match b[vs] {
         b'"' => value::string_value(raw, esc),
-        b'n' if vs + 1 < b.len() && b[vs + 1] != b'u' => Value::number(Cow::Borrowed(raw), parse_float(raw)),
+        b'n' if vs + 1 < b.len() && b[vs + 1] != b'u' => {
+            Value::number(Cow::Borrowed(raw), parse_float(raw))
+        }
         c @ (b'n' | b't' | b'f') => value::literal_value(c, raw),
         _ => Value::number(Cow::Borrowed(raw), parse_float(raw)),
     }
 }
 
-/// gjson `parseSquash(json, i)`, memoized when `w` is given.
+/// gjson `parseSquash(json, i)`, memoized when `w` is given. With `build`,
+/// the container's level is recorded on the way.
 /// Returns `(next index, raw, closed)`.
-pub(crate) fn squash_at<'t>(json: &'t str, w: Option<Win<'_>>, i: usize, depth: u8) -> (usize, &'t str, bool) {
+pub(crate) fn squash_at<'t>(
+    json: &'t str,
+    w: Option<Win<'_>>,
+    i: usize,
+    depth: u8,
+    build: bool,
+) -> (usize, &'t str, bool) {
     let b = json.as_bytes();
+    let raw = |json: &'t str| match scan::squash_end(json.as_bytes(), i) {
+        Ok(e) => (e, sub(json, i, e), true),
+        Err(e) => (e, scan::from(json, i), false),
+    };
     let w = match w {
         Some(w) if depth < BUILD_DEPTH && (b[i] == b'{' || b[i] == b'[') => w,
-        _ => {
-            return match scan::squash_end(b, i) {
-                Ok(e) => (e, sub(json, i, e), true),
-                Err(e) => (e, scan::from(json, i), false),
-            };
-        }
+        _ => return raw(json),
     };
+    if !build {
+        // use what is known, record nothing
+        if let Some(slot) = w.cache.find(w.abs(i)) {
+            if let Some(e) = w.cache.squash_end(slot) {
+                if e as usize <= w.end() {
+                    let n = w.rel(e);
+                    return (n, sub(json, i, n), true);
+                }
+            }
+        }
+        return raw(json);
+    }
     let slot = w.cache.slot(w.abs(i));
     if let Some(e) = w.cache.squash_end(slot) {
         if e as usize <= w.end() {
@@ -272,10 +286,10 @@ fn scan_member(b: &[u8], i0: usize, is_obj: bool, dirty: &mut bool) -> Member {
             if c == b']' {
                 return Member::End(j + 1);
             }
-            if VSTART[c as usize] {
+            if VSTART_T[c as usize] {
                 break;
             }
-            if SQUASHY[c as usize] {
+            if SQUASHY_T[c as usize] {
                 *dirty = true;
             }
             j += 1;
@@ -302,7 +316,7 @@ fn scan_member(b: &[u8], i0: usize, is_obj: bool, dirty: &mut bool) -> Member {
         if end >= len {
             return Member::Raw;
         }
-        if b[vs..end].iter().any(|&x| SQUASHY[x as usize]) {
+        if b[vs..end].iter().any(|&x| SQUASHY_T[x as usize]) {
             *dirty = true;
         }
     }
@@ -316,7 +330,18 @@ fn scan_member(b: &[u8], i0: usize, is_obj: bool, dirty: &mut bool) -> Member {
     }
 }
 
-fn make_entry(w: &Win<'_>, start: u32, ks: usize, ke: usize, kesc: bool, vs: usize, ve: Option<usize>, vesc: bool) -> Entry {
+#[allow(clippy::too_many_arguments)]
+fn make_entry(
+    _b: &[u8],
+    w: &Win<'_>,
+    start: u32,
+    ks: usize,
+    ke: usize,
+    kesc: bool,
+    vs: usize,
+    ve: Option<usize>,
+    vesc: bool,
+) -> Entry {
     let mut flags = 0;
     if kesc {
         flags |= KEY_ESC;
@@ -336,7 +361,15 @@ fn make_entry(w: &Win<'_>, start: u32, ks: usize, ke: usize, kesc: bool, vs: usi
 
 /// Where the loop resumes after the last recorded member (computing that
 /// member's value end if needed). `Err(step)` when it cannot.
-fn resume_after(json: &str, w: Win<'_>, slot: usize, open: u32, len: usize, last: Option<Entry>, depth: u8) -> Result<u32, Step> {
+fn resume_after(
+    json: &str,
+    w: Win<'_>,
+    slot: usize,
+    open: u32,
+    len: usize,
+    last: Option<Entry>,
+    depth: u8,
+) -> Result<u32, Step> {
     match last {
         None => Ok(open + 1),
         Some(e) if e.ve != UNKNOWN => Ok(e.ve),
@@ -345,7 +378,7 @@ fn resume_after(json: &str, w: Win<'_>, slot: usize, open: u32, len: usize, last
             if vs >= json.len() {
                 return Err(Step::Raw(e.start));
             }
-            let (ve, _, ok) = squash_at(json, Some(w), vs, depth);
+            let (ve, _, ok) = squash_at(json, Some(w), vs, depth, true);
             if !ok {
                 return Err(Step::Raw(w.abs(ve)));
             }
@@ -363,7 +396,11 @@ fn complete_level(json: &str, w: Win<'_>, slot: usize, i: usize, depth: u8) -> O
     let is_obj = b[i] == b'{';
     let t = w.cache.tail(slot);
     if let Some((term, _, clean)) = t.end {
-        return if clean && term as usize <= w.end() { Some(w.rel(term)) } else { None };
+        return if clean && term as usize <= w.end() {
+            Some(w.rel(term))
+        } else {
+            None
+        };
     }
     let resume = resume_after(json, w, slot, open, t.len, t.last, depth + 1).ok()?;
     let mut buf = w.cache.take_scratch();
@@ -376,7 +413,16 @@ fn complete_level(json: &str, w: Win<'_>, slot: usize, i: usize, depth: u8) -> O
 /// steps as repeated [`scan_member`] calls (container values are squashed
 /// raw, as `squash_at` does below [`BUILD_DEPTH`]), in one tight loop.
 #[allow(clippy::too_many_arguments)]
-fn build_level(json: &str, w: Win<'_>, slot: usize, is_obj: bool, k0: usize, resume: u32, depth: u8, buf: &mut Vec<Entry>) -> Option<usize> {
+fn build_level(
+    json: &str,
+    w: Win<'_>,
+    slot: usize,
+    is_obj: bool,
+    k0: usize,
+    resume: u32,
+    depth: u8,
+    buf: &mut Vec<Entry>,
+) -> Option<usize> {
     debug_assert!(depth + 1 >= BUILD_DEPTH);
     let b = json.as_bytes();
     let len = b.len();
@@ -387,6 +433,7 @@ fn build_level(json: &str, w: Win<'_>, slot: usize, is_obj: bool, k0: usize, res
         let start = i;
         let (ks, ke, kesc) = if is_obj {
             let ks = loop {
+                i = scan::skip_sep(b, i, b',');
                 let Some(&c) = b.get(i) else {
                     break 'members Err(());
                 };
@@ -396,7 +443,7 @@ fn build_level(json: &str, w: Win<'_>, slot: usize, is_obj: bool, k0: usize, res
                 if c == b'}' {
                     break 'members Ok(i + 1);
                 }
-                if c > b' ' && SQUASHY[c as usize] {
+                if SQUASHY_T[c as usize] {
                     dirty = true;
                 }
                 i += 1;
@@ -412,16 +459,17 @@ fn build_level(json: &str, w: Win<'_>, slot: usize, is_obj: bool, k0: usize, res
         };
         // value start
         let vs = loop {
+            i = scan::skip_sep(b, i, if is_obj { b':' } else { b',' });
             let Some(&c) = b.get(i) else {
                 break 'members Err(());
             };
-            if VSTART[c as usize] {
+            if VSTART_T[c as usize] {
                 break i;
             }
             if !is_obj && c == b']' {
                 break 'members Ok(i + 1);
             }
-            if SQUASHY[c as usize] {
+            if SQUASHY_T[c as usize] {
                 dirty = true;
             }
             i += 1;
@@ -440,7 +488,10 @@ fn build_level(json: &str, w: Win<'_>, slot: usize, is_obj: bool, k0: usize, res
                 Err(_) => break 'members Err(()),
             },
             _ => {
-                let e = if c == b'n' && !(vs + 1 < len && b[vs + 1] != b'u') || c == b't' || c == b'f' {
+                let e = if c == b'n' && !(vs + 1 < len && b[vs + 1] != b'u')
+                    || c == b't'
+                    || c == b'f'
+                {
                     literal_end(b, vs)
                 } else {
                     number_end(b, vs)
@@ -448,7 +499,7 @@ fn build_level(json: &str, w: Win<'_>, slot: usize, is_obj: bool, k0: usize, res
                 if e >= len {
                     break 'members Err(());
                 }
-                if b[vs..e].iter().any(|&x| SQUASHY[x as usize]) {
+                if b[vs..e].iter().any(|&x| SQUASHY_T[x as usize]) {
                     dirty = true;
                 }
                 (e, false)
@@ -477,7 +528,9 @@ fn build_level(json: &str, w: Win<'_>, slot: usize, is_obj: bool, k0: usize, res
                 Some(e) => w.rel(e.ve),
                 None => w.rel(resume),
             });
-            let clean = w.cache.append(slot, k0, buf, dirty, Some((w.abs(term), last_iter)));
+            let clean = w
+                .cache
+                .append(slot, k0, buf, dirty, Some((w.abs(term), last_iter)));
             if clean { Some(term) } else { None }
         }
         Err(()) => {
@@ -494,7 +547,7 @@ pub(crate) fn entry_value_end(json: &str, r: &EntryRef<'_>) -> Option<usize> {
     if r.e.ve != UNKNOWN {
         return Some(r.w.rel(r.e.ve));
     }
-    let (n, _, ok) = squash_at(json, Some(r.w), r.w.rel(r.e.vs), 0);
+    let (n, _, ok) = squash_at(json, Some(r.w), r.w.rel(r.e.vs), 0, true);
     if ok {
         r.w.cache.set_value_end(r.slot, r.k, r.w.abs(n));
         Some(n)
@@ -515,10 +568,21 @@ pub(crate) fn checked(w: &Win<'_>, e: Entry) -> Step {
     } else {
         e.ve as usize <= w.end()
     };
-    if in_window { Step::Entry(e) } else { Step::Raw(e.start) }
+    if in_window {
+        Step::Entry(e)
+    } else {
+        Step::Raw(e.start)
+    }
 }
 
-pub(crate) fn level_step(json: &str, w: Win<'_>, slot: usize, open: u32, k: usize, depth: u8) -> Step {
+pub(crate) fn level_step(
+    json: &str,
+    w: Win<'_>,
+    slot: usize,
+    open: u32,
+    k: usize,
+    depth: u8,
+) -> Step {
     if let Some(s) = w.cache.step(slot, k) {
         return match s {
             Step::Entry(e) => checked(&w, e),
@@ -535,7 +599,11 @@ pub(crate) fn level_step(json: &str, w: Win<'_>, slot: usize, open: u32, k: usiz
     let t = w.cache.tail(slot);
     if let Some((term, last, _)) = t.end {
         // asked past the end
-        return if term as usize <= w.end() { Step::End(term, last) } else { Step::Raw(last) };
+        return if term as usize <= w.end() {
+            Step::End(term, last)
+        } else {
+            Step::Raw(last)
+        };
     }
     if t.len < k {
         // callers walk levels in order, so this does not happen; stay exact
@@ -556,7 +624,8 @@ pub(crate) fn level_step(json: &str, w: Win<'_>, slot: usize, open: u32, k: usiz
     let mut dirty = false;
     match scan_member(b, w.rel(resume), is_obj, &mut dirty) {
         Member::End(tr) => {
-            w.cache.append(slot, k, &[], dirty, Some((w.abs(tr), resume)));
+            w.cache
+                .append(slot, k, &[], dirty, Some((w.abs(tr), resume)));
             Step::End(w.abs(tr), resume)
         }
         Member::Raw => Step::Raw(resume),
@@ -568,7 +637,7 @@ pub(crate) fn level_step(json: &str, w: Win<'_>, slot: usize, open: u32, k: usiz
             ve,
             vesc,
         } => {
-            let e = make_entry(&w, resume, ks, ke, kesc, vs, ve, vesc);
+            let e = make_entry(b, &w, resume, ks, ke, kesc, vs, ve, vesc);
             w.cache.append(slot, k, &[e], dirty, None);
             Step::Entry(e)
         }
@@ -576,14 +645,19 @@ pub(crate) fn level_step(json: &str, w: Win<'_>, slot: usize, open: u32, k: usiz
 }
 
 /// The JSON value of a container member (squashing when needed).
-pub(crate) fn container_value<'t>(json: &'t str, w: Option<Win<'_>>, vs: usize, r: Option<&EntryRef<'_>>) -> (usize, Value<'t>) {
+pub(crate) fn container_value<'t>(
+    json: &'t str,
+    w: Option<Win<'_>>,
+    vs: usize,
+    r: Option<&EntryRef<'_>>,
+) -> (usize, Value<'t>) {
     if let Some(r) = r {
         if r.e.ve != UNKNOWN {
             let n = r.w.rel(r.e.ve);
             return (n, Value::new(Kind::Json, Cow::Borrowed(sub(json, vs, n))));
         }
     }
-    let (n, raw, ok) = squash_at(json, w, vs, 0);
+    let (n, raw, ok) = squash_at(json, w, vs, 0, r.is_some());
     if ok {
         if let Some(r) = r {
             r.w.cache.set_value_end(r.slot, r.k, r.w.abs(n));

@@ -115,7 +115,7 @@ pub fn get_many<'a>(json: &'a str, paths: &[&str]) -> Vec<Value<'a>> {
 #[derive(Debug)]
 pub struct Document<'a> {
     json: &'a str,
-    cache: DocCache,
+    cache: Box<DocCache>,
 }
 
 impl<'a> Document<'a> {
@@ -123,13 +123,13 @@ impl<'a> Document<'a> {
     pub fn new(json: &'a str) -> Self {
         Document {
             json,
-            cache: DocCache::default(),
+            cache: Box::default(),
         }
     }
 
     /// Evaluate `path` (same result as [`get`]`(self.json(), path)`).
     pub fn get(&self, path: &str) -> Value<'a> {
-        let cache = DocCache::supports(self.json.len()).then_some(&self.cache);
+        let cache = DocCache::supports(self.json.len()).then_some(&*self.cache);
         if let Some(c) = cache {
             c.prepare(self.json.len());
         }

@@ -164,11 +164,8 @@ fn match_trim_suffix<'s, 'p>(mut s: &'s [u8], mut pat: &'p [u8]) -> (&'s [u8], &
         let (pc, mut ps) = decode_last_rune(pat);
         let mut esc = false;
         let mut i = 0usize;
-        loop {
-            // index of the byte before the last rune, walking back over backslashes
-            let Some(idx) = pat.len().checked_sub(ps + i + 1) else {
-                break;
-            };
+        // index of the byte before the last rune, walking back over backslashes
+        while let Some(idx) = pat.len().checked_sub(ps + i + 1) {
             if pat[idx] != b'\\' {
                 if i & 1 == 1 {
                     esc = true;

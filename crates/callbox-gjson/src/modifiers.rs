@@ -29,25 +29,27 @@ pub(crate) enum ModOut {
 /// gjson `execModifier` (newer argument parsing). `path` starts with `@`.
 /// Returns the rest of the path and the modifier output, or `None` when the
 /// name is not a modifier.
-pub(crate) fn exec_modifier<'p>(env: &Env<'_>, json: &str, path: &'p str) -> Option<(&'p str, ModOut)> {
+pub(crate) fn exec_modifier<'p>(
+    env: &Env<'_>,
+    json: &str,
+    path: &'p str,
+) -> Option<(&'p str, ModOut)> {
     let pb = path.as_bytes();
     let mut name = from(path, 1);
     let mut rest = "";
     let mut has_args = false;
-    for i in 1..pb.len() {
-        match pb[i] {
-            b':' => {
-                rest = from(path, i + 1);
-                name = sub(path, 1, i);
-                has_args = !rest.is_empty();
-                break;
-            }
-            b'|' | b'.' => {
-                rest = from(path, i);
-                name = sub(path, 1, i);
-                break;
-            }
-            _ => {}
+    if let Some(i) = pb
+        .iter()
+        .skip(1)
+        .position(|&c| matches!(c, b':' | b'|' | b'.'))
+    {
+        let i = i + 1;
+        name = sub(path, 1, i);
+        if pb[i] == b':' {
+            rest = from(path, i + 1);
+            has_args = !rest.is_empty();
+        } else {
+            rest = from(path, i);
         }
     }
     if !is_modifier(name) {
@@ -124,7 +126,9 @@ fn for_each_option(arg: &str, mut f: impl FnMut(&str, &Value<'_>)) {
 
 /// gjson `cleanWS`: keep only the whitespace characters of `s`.
 fn clean_ws(s: &str) -> String {
-    s.chars().filter(|c| matches!(c, ' ' | '\t' | '\n' | '\r')).collect()
+    s.chars()
+        .filter(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
+        .collect()
 }
 
 fn mod_pretty(env: &Env<'_>, json: &str, arg: &str) -> ModOut {
@@ -227,13 +231,13 @@ fn mod_flatten(env: &Env<'_>, json: &str, arg: &str) -> ModOut {
             }
         });
     }
-    match flatten(env, &res.raw, arg, deep) {
+    match flatten(env, &res.raw, deep) {
         Some(s) => ModOut::Owned(s),
         None => ModOut::Owned(String::new()),
     }
 }
 
-fn flatten(env: &Env<'_>, raw: &str, arg: &str, deep: bool) -> Option<String> {
+fn flatten(env: &Env<'_>, raw: &str, deep: bool) -> Option<String> {
     if !env.enter() {
         return None;
     }
@@ -246,7 +250,7 @@ fn flatten(env: &Env<'_>, raw: &str, arg: &str, deep: bool) -> Option<String> {
             if deep {
                 let p = parse(vraw);
                 let flat = if p.is_array() {
-                    match flatten(env, &p.raw, arg, deep) {
+                    match flatten(env, &p.raw, deep) {
                         Some(s) => s,
                         None => {
                             failed = true;
@@ -625,7 +629,8 @@ impl Pretty<'_, '_> {
                 let max = width.saturating_sub((buf.len() - nl) as i64);
                 if max > 3 {
                     let (s1, s2) = (buf.len(), i);
-                    let (ni, _, ok) = self.object(buf, json, i, b'[', b']', false, sortkeys, 0, 0, max);
+                    let (ni, _, ok) =
+                        self.object(buf, json, i, b'[', b']', false, sortkeys, 0, 0, max);
                     if self.failed {
                         return (json.len(), nl, false);
                     }

@@ -270,7 +270,11 @@ fn parse_hex_float(s: &[u8]) -> f64 {
 /// `strconv.FormatFloat(f, 'f', -1, 64)`.
 pub(crate) fn format_float(f: f64) -> String {
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     // Rust's Display prints the shortest representation that round-trips,
     // without exponent, exactly like Go's 'f' format with precision -1.

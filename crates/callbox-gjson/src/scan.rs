@@ -76,6 +76,42 @@ pub(crate) fn string_end(b: &[u8], mut i: usize) -> (usize, bool, bool) {
     }
 }
 
+/// Index of the first byte at or after `i` that is neither whitespace (any
+/// byte `<= ' '`) nor `sep`; `b.len()` if none. Exact per byte (SWAR).
+#[inline(always)]
+pub(crate) fn skip_sep(b: &[u8], i: usize, sep: u8) -> usize {
+    skip_seps(b, i, sep, sep)
+}
+
+/// Like [`skip_sep`] with two separators.
+#[inline(always)]
+pub(crate) fn skip_seps(b: &[u8], mut i: usize, sep1: u8, sep2: u8) -> usize {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let s1 = LO * u64::from(sep1);
+    let s2 = LO * u64::from(sep2);
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w8 = [0u8; 8];
+        w8.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w8);
+        // high bit set per byte iff byte >= 0x21 (no carries between bytes)
+        let ge21 = (((w & LOW7) + LO * 0x5F) | w) & HI;
+        // high bit set per byte iff byte == sep (exact zero-byte test)
+        let t1 = w ^ s1;
+        let eq1 = !(((t1 & LOW7) + LOW7) | t1) & HI;
+        let t2 = w ^ s2;
+        let eq2 = !(((t2 & LOW7) + LOW7) | t2) & HI;
+        let stop = ge21 & !(eq1 | eq2);
+        if stop != 0 {
+            return i + (stop.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && (b[i] <= b' ' || b[i] == sep1 || b[i] == sep2) {
+        i += 1;
+    }
+    i
+}
+
 /// gjson `parseString(json, i)`; `i` is right after the opening quote.
 /// Returns `(next index, raw including quotes, escaped, ok)`.
 pub(crate) fn parse_string(json: &str, i: usize) -> (usize, &str, bool, bool) {
@@ -118,18 +154,52 @@ pub(crate) fn parse_literal(json: &str, i: usize) -> (usize, &str) {
     (i.max(b.len()), from(json, s))
 }
 
-/// Squash-scan byte classes: 1 = close bracket, 2 = quote, 3 = open bracket.
-static VCHARS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'"' as usize] = 2;
-    t[b'{' as usize] = 3;
-    t[b'(' as usize] = 3;
-    t[b'[' as usize] = 3;
-    t[b'}' as usize] = 1;
-    t[b')' as usize] = 1;
-    t[b']' as usize] = 1;
-    t
-};
+/// A set of ASCII bytes as two 64-bit masks, tested without memory loads
+/// (lookup tables in hot loops made timings depend on the stack position
+/// through 4K aliasing).
+#[derive(Clone, Copy)]
+pub(crate) struct ByteSet(u64, u64);
+
+impl ByteSet {
+    pub(crate) const fn of(chars: &[u8]) -> ByteSet {
+        let mut lo = 0u64;
+        let mut hi = 0u64;
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c < 64 {
+                lo |= 1 << c;
+            } else if c < 128 {
+                hi |= 1 << (c - 64);
+            }
+            i += 1;
+        }
+        ByteSet(lo, hi)
+    }
+
+    #[inline(always)]
+    pub(crate) fn has(self, c: u8) -> bool {
+        let m = if c < 64 { self.0 } else { self.1 };
+        c < 128 && (m >> (c & 63)) & 1 != 0
+    }
+
+    /// The set as a 256-entry table.
+    pub(crate) const fn table(self) -> [bool; 256] {
+        let mut t = [false; 256];
+        let mut c = 0;
+        while c < 128 {
+            let m = if c < 64 { self.0 } else { self.1 };
+            t[c] = (m >> (c & 63)) & 1 != 0;
+            c += 1;
+        }
+        t
+    }
+}
+
+/// Bytes `parseSquash` reacts to: `"{}[]()`.
+pub(crate) const SQUASHY: ByteSet = ByteSet::of(b"\"{}[]()");
+const OPENERS: ByteSet = ByteSet::of(b"{[(");
+static SQUASHY_T: [bool; 256] = SQUASHY.table();
 
 /// Core of gjson `parseSquash`: `i` is at an opening `[`, `{` or `(` (or any
 /// byte, which is treated like one). Returns `Ok(index after the matching
@@ -141,12 +211,12 @@ pub(crate) fn squash_end(b: &[u8], i: usize) -> Result<usize, usize> {
     let mut i = i + 1;
     let mut depth: usize = 1;
     while i < b.len() {
-        let c = VCHARS[b[i] as usize];
-        if c == 0 {
+        let c = b[i];
+        if !SQUASHY_T[c as usize] {
             i += 1;
             continue;
         }
-        if c == 2 {
+        if c == b'"' {
             let (end, _, ok) = string_end(b, i + 1);
             if !ok {
                 return Err(b.len() + 1);
@@ -154,7 +224,7 @@ pub(crate) fn squash_end(b: &[u8], i: usize) -> Result<usize, usize> {
             i = end;
             continue;
         }
-        if c == 3 {
+        if OPENERS.has(c) {
             depth += 1;
         } else {
             depth -= 1;
@@ -355,7 +425,10 @@ pub(crate) fn parse_uint(s: &str) -> Option<u64> {
             return None;
         }
         if !overflow {
-            match n.checked_mul(10).and_then(|x| x.checked_add(u64::from(c - b'0'))) {
+            match n
+                .checked_mul(10)
+                .and_then(|x| x.checked_add(u64::from(c - b'0')))
+            {
                 Some(x) => n = x,
                 None => overflow = true,
             }
@@ -416,6 +489,22 @@ mod tests {
         assert_eq!(parse_squash(r#"[1,2"#, 0), (4, "[1,2"));
         assert_eq!(parse_squash(r#"[1,"2"#, 0), (6, r#"[1,"2"#));
         assert_eq!(squash(r#""a\"b" rest"#), r#""a\"b""#);
+    }
+
+    #[test]
+    fn skip_separators() {
+        let s = b",\n   \"key\"";
+        assert_eq!(skip_sep(s, 0, b','), 5);
+        assert_eq!(skip_sep(b": 1", 0, b':'), 2);
+        assert_eq!(skip_sep(b"          ,,,,  \t\r\n x", 0, b','), 20);
+        assert_eq!(skip_sep(b"   ", 0, b','), 3);
+        assert_eq!(skip_sep(b"\xc3\xa9", 0, b','), 0);
+        assert_eq!(skip_seps(b" ,: ,:\n  :,  ,:x", 0, b':', b','), 15);
+        for c in 0u8..=255 {
+            let v = [b' ', b' ', c, b'x', b'x', b'x', b'x', b'x', b'x'];
+            let want = if c <= b' ' || c == b',' { 3 } else { 2 };
+            assert_eq!(skip_sep(&v, 0, b','), want, "byte {c}");
+        }
     }
 
     #[test]

@@ -210,7 +210,7 @@ impl<'a> Value<'a> {
             f(Value::missing(), self.borrowed());
             return;
         }
-        for_each_raw(&self.raw, |k, v| f(k, v));
+        for_each_raw(&self.raw, f);
     }
 
     /// Evaluate `path` on this value's raw JSON (gjson `Result.Get`).

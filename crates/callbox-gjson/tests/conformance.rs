@@ -21,7 +21,9 @@ fn field<'j>(case: &'j Json, name: &str) -> Option<&'j Json> {
 }
 
 fn str_field<'j>(case: &'j Json, name: &str) -> &'j str {
-    field(case, name).and_then(Json::as_str).unwrap_or_else(|| panic!("case lacks {name}: {case}"))
+    field(case, name)
+        .and_then(Json::as_str)
+        .unwrap_or_else(|| panic!("case lacks {name}: {case}"))
 }
 
 /// Check one case; `Err(description)` on mismatch.
@@ -29,13 +31,19 @@ fn check(case: &Json) -> Result<(), String> {
     let json = str_field(case, "json");
     let path = str_field(case, "path");
     let expected = str_field(case, "expected");
-    let exists = field(case, "expected_exists").and_then(Json::as_bool).unwrap_or(true);
+    let exists = field(case, "expected_exists")
+        .and_then(Json::as_bool)
+        .unwrap_or(true);
     let ty = str_field(case, "expected_type");
     let raw = field(case, "expected_raw").and_then(Json::as_str);
 
     let doc = Document::new(json);
     // Evaluate through a Document twice (cold and warm memo) and through get().
-    let results = [("get", get(json, path)), ("doc", doc.get(path)), ("doc-warm", doc.get(path))];
+    let results = [
+        ("get", get(json, path)),
+        ("doc", doc.get(path)),
+        ("doc-warm", doc.get(path)),
+    ];
     let mut problems = Vec::new();
     for (how, v) in &results {
         if v.exists() != exists {
@@ -53,7 +61,11 @@ fn check(case: &Json) -> Result<(), String> {
             problems.push(format!("{how}: type {} != {ty}", v.kind().name()));
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 #[test]
@@ -61,7 +73,10 @@ fn conformance() {
     let cases = load();
     assert!(cases.len() >= 200, "expected the full vector set");
     for (id, reason) in KNOWN_FAILURES {
-        assert!(!reason.trim().is_empty(), "known failure {id} needs a reason");
+        assert!(
+            !reason.trim().is_empty(),
+            "known failure {id} needs a reason"
+        );
     }
     let mut passed = 0;
     let mut unexpected = Vec::new();
@@ -84,7 +99,14 @@ fn conformance() {
         }
     }
     eprintln!("conformance: {passed}/{} cases pass", cases.len());
-    assert!(unexpected.is_empty(), "unexpected failures:\n{}", unexpected.join("\n"));
-    assert!(fixed.is_empty(), "listed as known failures but now pass: {fixed:?}");
+    assert!(
+        unexpected.is_empty(),
+        "unexpected failures:\n{}",
+        unexpected.join("\n")
+    );
+    assert!(
+        fixed.is_empty(),
+        "listed as known failures but now pass: {fixed:?}"
+    );
     assert!(passed * 100 >= cases.len() * 95, "fewer than 95% pass");
 }

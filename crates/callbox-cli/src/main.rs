@@ -19,7 +19,11 @@ use serde_json::{Map, Value};
 
 /// Integration templates from the command line.
 #[derive(Parser)]
-#[command(name = "callbox-cli", version, about = "Callbox: check, render and run CRM integration templates")]
+#[command(
+    name = "callbox-cli",
+    version,
+    about = "Callbox: check, render and run CRM integration templates"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -100,11 +104,17 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let result = match cli.command {
-        Command::Template { command: TemplateCommand::Check { files } } => check(&files),
+        Command::Template {
+            command: TemplateCommand::Check { files },
+        } => check(&files),
         Command::Template {
             command:
                 TemplateCommand::Run {
@@ -118,21 +128,27 @@ fn main() -> ExitCode {
                     max_response_bytes,
                     origin_overrides,
                 },
-        } => origin_pairs(&origin_overrides).and_then(|origin_overrides| run(RunArgs {
-            file,
-            scenario,
-            request,
-            fields,
+        } => origin_pairs(&origin_overrides).and_then(|origin_overrides| {
+            run(RunArgs {
+                file,
+                scenario,
+                request,
+                fields,
+                vars,
+                dry_run,
+                settings: HttpSettings {
+                    timeout: Duration::from_secs(timeout.max(1)),
+                    max_response_bytes,
+                    origin_overrides,
+                    ..HttpSettings::default()
+                },
+            })
+        }),
+        Command::Render {
+            template,
+            data,
             vars,
-            dry_run,
-            settings: HttpSettings {
-                timeout: Duration::from_secs(timeout.max(1)),
-                max_response_bytes,
-                origin_overrides,
-                ..HttpSettings::default()
-            },
-        })),
-        Command::Render { template, data, vars } => render(&template, data.as_deref(), &vars),
+        } => render(&template, data.as_deref(), &vars),
         Command::Path { path, file, raw } => path_command(&path, file.as_deref(), raw),
     };
     match result {
@@ -148,7 +164,9 @@ fn read_input(name: Option<&str>) -> anyhow::Result<String> {
     match name {
         None | Some("-") => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("cannot read standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read standard input")?;
             Ok(s)
         }
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {path}")),
@@ -174,8 +192,9 @@ fn origin_pairs(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
                 .split_once('=')
                 .with_context(|| format!("--origin-override {p:?} is not FROM=TO"))?;
             for origin in [from, to] {
-                callbox_core::request::check_url(origin)
-                    .map_err(|e| anyhow::anyhow!("--origin-override: {origin:?} is not an http(s) origin ({e})"))?;
+                callbox_core::request::check_url(origin).map_err(|e| {
+                    anyhow::anyhow!("--origin-override: {origin:?} is not an http(s) origin ({e})")
+                })?;
             }
             Ok((from.to_string(), to.to_string()))
         })
@@ -200,14 +219,19 @@ fn check(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
             println!("{}", d.display_with_file(&name));
         }
     }
-    Ok(if errors { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if errors {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn render(text: &str, data: Option<&str>, vars: &[String]) -> anyhow::Result<ExitCode> {
     let mut value = match data {
         Some(source) => {
             let text = read_input(Some(source))?;
-            serde_json::from_str::<Value>(&text).with_context(|| format!("--data {source} is not JSON"))?
+            serde_json::from_str::<Value>(&text)
+                .with_context(|| format!("--data {source} is not JSON"))?
         }
         None => Value::Null,
     };
@@ -223,7 +247,10 @@ fn render(text: &str, data: Option<&str>, vars: &[String]) -> anyhow::Result<Exi
     let template = match Template::parse("render", text, &funcs) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("callbox-cli: template:{}:{}: {}", e.line, e.column, e.message);
+            eprintln!(
+                "callbox-cli: template:{}:{}: {}",
+                e.line, e.column, e.message
+            );
             return Ok(ExitCode::from(1));
         }
     };
@@ -233,7 +260,10 @@ fn render(text: &str, data: Option<&str>, vars: &[String]) -> anyhow::Result<Exi
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("callbox-cli: template:{}:{}: {}", e.line, e.column, e.message);
+            eprintln!(
+                "callbox-cli: template:{}:{}: {}",
+                e.line, e.column, e.message
+            );
             Ok(ExitCode::from(1))
         }
     }
@@ -271,13 +301,20 @@ struct RunArgs {
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let name = args.file.display().to_string();
-    let source = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {name}"))?;
+    let source =
+        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {name}"))?;
     let parsed = template::parse(&source);
     let Some(mut integration) = parsed.integration else {
-        for d in parsed.diagnostics.iter().filter(|d| d.severity == callbox_core::diagnostic::Severity::Error) {
+        for d in parsed
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == callbox_core::diagnostic::Severity::Error)
+        {
             eprintln!("{}", d.display_with_file(&name));
         }
-        eprintln!("callbox-cli: {name} has errors; fix them first (callbox-cli template check {name})");
+        eprintln!(
+            "callbox-cli: {name} has errors; fix them first (callbox-cli template check {name})"
+        );
         return Ok(ExitCode::from(1));
     };
     integration.set_time_zone(Arc::new(LocalTimeZone::system()));
@@ -299,7 +336,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let fields = key_values(&args.fields, "field")?;
     let vars = key_values(&args.vars, "var")?;
     let mut masker = Masker::new();
-    let secret_names: Vec<String> = integration.auth().secret_field_names().map(str::to_string).collect();
+    let secret_names: Vec<String> = integration
+        .auth()
+        .secret_field_names()
+        .map(str::to_string)
+        .collect();
     for (k, v) in fields.iter().chain(vars.iter()) {
         if secret_names.contains(k) || k == "AccessToken" {
             if let Some(s) = v.as_str() {
@@ -342,7 +383,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         o.insert("headers".into(), Value::Object(headers));
                         o.insert(
                             "body".into(),
-                            http.body.as_ref().map_or(Value::Null, |b| Value::String(masker.mask(b))),
+                            http.body
+                                .as_ref()
+                                .map_or(Value::Null, |b| Value::String(masker.mask(b))),
                         );
                     }
                 }
@@ -358,7 +401,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = match runtime.block_on(callbox_engine::run_scenario(&integration, &scenario, input, &client)) {
+    let report = match runtime.block_on(callbox_engine::run_scenario(
+        &integration,
+        &scenario,
+        input,
+        &client,
+    )) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("callbox-cli: {}", masker.mask(&e.to_string()));
@@ -388,15 +436,29 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let contacts: Vec<Value> = outcome
         .contacts
         .iter()
-        .map(|c| Value::Object(c.fields.iter().map(|(k, v)| (k.clone(), mask_value(&masker, v))).collect()))
+        .map(|c| {
+            Value::Object(
+                c.fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), mask_value(&masker, v)))
+                    .collect(),
+            )
+        })
         .collect();
-    let outputs: Map<String, Value> = outcome.outputs.iter().map(|(k, v)| (k.clone(), mask_value(&masker, v))).collect();
+    let outputs: Map<String, Value> = outcome
+        .outputs
+        .iter()
+        .map(|(k, v)| (k.clone(), mask_value(&masker, v)))
+        .collect();
     let mut out = serde_json::json!({
         "scenario": outcome.scenario,
         "requests": requests,
         "outputs": outputs,
     });
-    if matches!(scenario, ScenarioId::SyncContactAuto | ScenarioId::SearchContact) {
+    if matches!(
+        scenario,
+        ScenarioId::SyncContactAuto | ScenarioId::SearchContact
+    ) {
         out["contacts"] = Value::Array(contacts);
     }
     println!("{}", serde_json::to_string_pretty(&out)?);

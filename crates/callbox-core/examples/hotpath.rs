@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use callbox_core::escape::{ContextSink, OutputContext};
-use callbox_core::functions::{yeastar_funcs, Utc};
+use callbox_core::functions::{Utc, yeastar_funcs};
 use callbox_core::gjson::Document;
 use callbox_core::gotmpl::{ExecOptions, Template};
 
@@ -24,7 +24,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = args
         .next()
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hotpath").to_string());
-    let iterations: u64 = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0).unwrap_or(10_000);
+    let iterations: u64 = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(10_000);
     let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}"));
     let texts: Vec<String> = serde_json::from_str(&read("templates.json")?)?;
     let vars: serde_json::Value = serde_json::from_str(&read("vars.json")?)?;

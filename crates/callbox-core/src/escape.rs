@@ -18,7 +18,7 @@
 //! output in URL contexts, so templates that already escape keep working.
 
 use callbox_gotmpl::Sink;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Where rendered text goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +83,9 @@ impl<'a> ContextSink<'a> {
                 (State::UrlScheme, _) => State::UrlAuthority,
                 (State::UrlAuthority, b'/') => State::UrlPath,
                 (State::UrlAuthority | State::UrlPath, b'?') => State::UrlQuery,
-                (State::UrlAuthority | State::UrlPath | State::UrlQuery, b'#') => State::UrlFragment,
+                (State::UrlAuthority | State::UrlPath | State::UrlQuery, b'#') => {
+                    State::UrlFragment
+                }
                 (State::JsonOutside, b'"') => State::JsonString,
                 (State::JsonString, b'"') => State::JsonOutside,
                 (State::JsonString, b'\\') => State::JsonStringEscape,
@@ -174,7 +176,11 @@ impl Sink for ContextSink<'_> {
 }
 
 /// Everything but RFC 3986 unreserved characters (`A–Z a–z 0–9 - . _ ~`) is encoded.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// In a URL's host part, sub-delimiters, `:` (port), `%` and IPv6 brackets stay.
 const AUTHORITY: &AsciiSet = &UNRESERVED
@@ -262,21 +268,45 @@ mod tests {
                 ("a&b=c#d", true),
             ],
         );
-        assert_eq!(url, "https://api.example.com/v1/contacts/42%2F..%2Fadmin%3Fx%3D1?q=a%26b%3Dc%23d");
+        assert_eq!(
+            url,
+            "https://api.example.com/v1/contacts/42%2F..%2Fadmin%3Fx%3D1?q=a%26b%3Dc%23d"
+        );
     }
 
     #[test]
     fn url_base_at_start_is_verbatim_and_host_is_guarded() {
         assert_eq!(
-            render(OutputContext::Url, &[("https://x.example.com", true), ("/p/", false), ("a b", true)]),
+            render(
+                OutputContext::Url,
+                &[
+                    ("https://x.example.com", true),
+                    ("/p/", false),
+                    ("a b", true)
+                ]
+            ),
             "https://x.example.com/p/a%20b"
         );
         assert_eq!(
-            render(OutputContext::Url, &[("https://", false), ("evil.com/x?", true), (".example.com/", false)]),
+            render(
+                OutputContext::Url,
+                &[
+                    ("https://", false),
+                    ("evil.com/x?", true),
+                    (".example.com/", false)
+                ]
+            ),
             "https://evil.com%2Fx%3F.example.com/"
         );
         assert_eq!(
-            render(OutputContext::Url, &[("https://", false), ("eu", true), (".api.com:8443/x", false)]),
+            render(
+                OutputContext::Url,
+                &[
+                    ("https://", false),
+                    ("eu", true),
+                    (".api.com:8443/x", false)
+                ]
+            ),
             "https://eu.api.com:8443/x"
         );
     }
@@ -316,7 +346,10 @@ mod tests {
     #[test]
     fn headers_cannot_be_split() {
         assert_eq!(
-            render(OutputContext::Header, &[("x", true), ("\r\nX-Evil: 1", true)]),
+            render(
+                OutputContext::Header,
+                &[("x", true), ("\r\nX-Evil: 1", true)]
+            ),
             "x  X-Evil: 1"
         );
     }

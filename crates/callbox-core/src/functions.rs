@@ -70,7 +70,12 @@ pub fn yeastar_funcs(zone: Arc<dyn TimeZone>) -> Funcs {
         } else {
             zone.offset_at(secs)
         };
-        Ok(Value::from_string(go_format(secs, offset, &name, &yeastar_to_go_layout(&layout))))
+        Ok(Value::from_string(go_format(
+            secs,
+            offset,
+            &name,
+            &yeastar_to_go_layout(&layout),
+        )))
     });
     funcs
 }
@@ -79,7 +84,10 @@ fn arity(name: &str, args: &[Value<'_>], want: usize) -> Result<(), String> {
     if args.len() == want {
         Ok(())
     } else {
-        Err(format!("wrong number of args for {name}: want {want} got {}", args.len()))
+        Err(format!(
+            "wrong number of args for {name}: want {want} got {}",
+            args.len()
+        ))
     }
 }
 
@@ -131,15 +139,34 @@ mod tests {
     #[test]
     fn yeastar_functions_match_the_reference() {
         let data = json!({"s": "hello world!", "t": 1672531199, "ts": " 1672531199 ", "e": "élan", "ss": "ßa"});
-        assert_eq!(render("{{Capitalize .s}}", data.clone()).unwrap(), "Hello world!");
+        assert_eq!(
+            render("{{Capitalize .s}}", data.clone()).unwrap(),
+            "Hello world!"
+        );
         assert_eq!(render("{{Capitalize .e}}", data.clone()).unwrap(), "Élan");
         assert_eq!(render("{{Capitalize .ss}}", data.clone()).unwrap(), "ßa");
-        assert_eq!(render("{{UrlEncode .s}}", data.clone()).unwrap(), "hello%20world%21");
-        assert_eq!(render("{{UrlEncode \"+1 (415) é\"}}", data.clone()).unwrap(), "%2B1%20%28415%29%20%C3%A9");
-        assert_eq!(render("{{ToMillis .t}}", data.clone()).unwrap(), "1672531199000");
-        assert_eq!(render("{{ToMillis .ts}}", data.clone()).unwrap(), "1672531199000");
         assert_eq!(
-            render("{{TimeFormat .t \"yyyy-MM-ddTHH:mm:ss.000Zz\" \"1\"}}", data.clone()).unwrap(),
+            render("{{UrlEncode .s}}", data.clone()).unwrap(),
+            "hello%20world%21"
+        );
+        assert_eq!(
+            render("{{UrlEncode \"+1 (415) é\"}}", data.clone()).unwrap(),
+            "%2B1%20%28415%29%20%C3%A9"
+        );
+        assert_eq!(
+            render("{{ToMillis .t}}", data.clone()).unwrap(),
+            "1672531199000"
+        );
+        assert_eq!(
+            render("{{ToMillis .ts}}", data.clone()).unwrap(),
+            "1672531199000"
+        );
+        assert_eq!(
+            render(
+                "{{TimeFormat .t \"yyyy-MM-ddTHH:mm:ss.000Zz\" \"1\"}}",
+                data.clone()
+            )
+            .unwrap(),
             "2022-12-31T23:59:59.000Zz"
         );
         assert!(render("{{ToMillis .s}}", data.clone()).is_err());
@@ -157,7 +184,15 @@ mod tests {
     #[test]
     fn local_time_uses_the_supplied_zone() {
         let funcs = yeastar_funcs(Arc::new(Fixed(3600, "CET")));
-        let t = Template::parse("t", "{{TimeFormat .t \"yyyy-MM-dd HH:mm:ss MST\" \"0\"}}", &funcs).unwrap();
-        assert_eq!(t.render(&json!({"t": 1672531199}), &funcs).unwrap(), "2023-01-01 00:59:59 CET");
+        let t = Template::parse(
+            "t",
+            "{{TimeFormat .t \"yyyy-MM-dd HH:mm:ss MST\" \"0\"}}",
+            &funcs,
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&json!({"t": 1672531199}), &funcs).unwrap(),
+            "2023-01-01 00:59:59 CET"
+        );
     }
 }

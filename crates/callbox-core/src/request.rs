@@ -5,7 +5,7 @@ use callbox_gotmpl::ExecOptions;
 use serde_json::Value;
 
 use crate::diagnostic::Position;
-use crate::escape::{url_encode, ContextSink, OutputContext};
+use crate::escape::{ContextSink, OutputContext, url_encode};
 use crate::secret::base64;
 use crate::template::{AuthType, Integration, Located, ParameterKind, Request};
 
@@ -91,7 +91,12 @@ fn exec_options() -> ExecOptions {
 
 impl Integration {
     /// Renders one text of this template over `data`, escaping every action for `context`.
-    pub fn render(&self, text: &Located, data: &Value, context: OutputContext) -> Result<String, RenderError> {
+    pub fn render(
+        &self,
+        text: &Located,
+        data: &Value,
+        context: OutputContext,
+    ) -> Result<String, RenderError> {
         let mut out = String::new();
         let Some(template) = self.compiled(text) else {
             return Ok(out);
@@ -113,7 +118,11 @@ impl Integration {
 
     /// Builds `request` with `data` (an object of variables). `None` when the URL renders
     /// empty: the template asked to skip the request (e.g. `{{if .RecordPath}}https://…{{end}}`).
-    pub fn build_request(&self, request: &Request, data: &Value) -> Result<Option<HttpRequest>, RequestError> {
+    pub fn build_request(
+        &self,
+        request: &Request,
+        data: &Value,
+    ) -> Result<Option<HttpRequest>, RequestError> {
         let render_err = |source| RequestError::Render {
             request: request.name.clone(),
             source,
@@ -132,32 +141,44 @@ impl Integration {
             headers.push((name.to_string(), value));
         };
         for h in &self.auth().headers {
-            let value = self.render(&h.value, data, OutputContext::Header).map_err(render_err)?;
+            let value = self
+                .render(&h.value, data, OutputContext::Header)
+                .map_err(render_err)?;
             set_header(&mut headers, &h.name, value);
         }
         let mut query = Vec::new();
         let mut bodies = Vec::new();
         for p in &request.parameters {
-            let Some(kind) = p.request_kind() else { continue };
+            let Some(kind) = p.request_kind() else {
+                continue;
+            };
             let text = p.template();
             match kind {
                 ParameterKind::Header => {
-                    let value = self.render(text, data, OutputContext::Header).map_err(render_err)?;
+                    let value = self
+                        .render(text, data, OutputContext::Header)
+                        .map_err(render_err)?;
                     set_header(&mut headers, &p.name, value);
                 }
                 ParameterKind::Md5 => {
                     use md5::Digest as _;
-                    let value = self.render(text, data, OutputContext::Plain).map_err(render_err)?;
+                    let value = self
+                        .render(text, data, OutputContext::Plain)
+                        .map_err(render_err)?;
                     let digest = md5::Md5::digest(value.as_bytes());
                     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
                     set_header(&mut headers, &p.name, hex);
                 }
                 ParameterKind::Query => {
-                    let value = self.render(text, data, OutputContext::Plain).map_err(render_err)?;
+                    let value = self
+                        .render(text, data, OutputContext::Plain)
+                        .map_err(render_err)?;
                     query.push(format!("{}={}", url_encode(&p.name), url_encode(&value)));
                 }
                 ParameterKind::Path => {
-                    let value = self.render(text, data, OutputContext::Plain).map_err(render_err)?;
+                    let value = self
+                        .render(text, data, OutputContext::Plain)
+                        .map_err(render_err)?;
                     url = url.replace(&format!("{{{}}}", p.name), &url_encode(&value));
                 }
                 ParameterKind::Body => bodies.push(p),
@@ -192,19 +213,27 @@ impl Integration {
             if !bodies.is_empty() {
                 let mut pairs = Vec::new();
                 for p in &bodies {
-                    let value = self.render(p.template(), data, OutputContext::Form).map_err(render_err)?;
+                    let value = self
+                        .render(p.template(), data, OutputContext::Form)
+                        .map_err(render_err)?;
                     pairs.push(format!("{}={}", url_encode(&p.name), value));
                 }
                 body = Some(pairs.join("&"));
-                if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
-                    headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+                if !headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                {
+                    headers.push((
+                        "Content-Type".into(),
+                        "application/x-www-form-urlencoded".into(),
+                    ));
                 }
             }
         } else if let Some(p) = bodies.first() {
             let text = p.template();
-            let declared_json = headers
-                .iter()
-                .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().contains("json"));
+            let declared_json = headers.iter().any(|(n, v)| {
+                n.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().contains("json")
+            });
             let looks_json = text.text.trim_start().starts_with(['{', '[']);
             let context = if declared_json || looks_json {
                 OutputContext::Json
@@ -212,12 +241,19 @@ impl Integration {
                 OutputContext::Plain
             };
             body = Some(self.render(text, data, context).map_err(render_err)?);
-            if context == OutputContext::Json && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+            if context == OutputContext::Json
+                && !headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            {
                 headers.push(("Content-Type".into(), "application/json".into()));
             }
         }
 
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")) {
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        {
             if let Some(value) = self.authorization(data).map_err(render_err)? {
                 headers.push(("Authorization".into(), value));
             }
@@ -244,11 +280,18 @@ impl Integration {
                 Ok(Some(format!("Basic {}", base64(plain.as_bytes()))))
             }
             AuthType::OAuth2 | AuthType::Bearer => {
-                let token = data.get("AccessToken").and_then(Value::as_str).unwrap_or("");
+                let token = data
+                    .get("AccessToken")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 if token.is_empty() {
                     return Ok(None);
                 }
-                let scheme = auth.token_type.as_deref().filter(|t| !t.trim().is_empty()).unwrap_or("Bearer");
+                let scheme = auth
+                    .token_type
+                    .as_deref()
+                    .filter(|t| !t.trim().is_empty())
+                    .unwrap_or("Bearer");
                 Ok(Some(format!("{scheme} {token}")))
             }
         }

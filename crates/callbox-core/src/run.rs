@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 use crate::escape::OutputContext;
 use crate::request::{HttpRequest, RenderError, RequestError};
 use crate::template::{
-    contact_field_enabled, ContactUrlType, Integration, Request, Scenario, ScenarioId, CONTACT_FIELDS,
+    CONTACT_FIELDS, ContactUrlType, Integration, Request, Scenario, ScenarioId,
+    contact_field_enabled,
 };
 use crate::variables;
 
@@ -165,7 +166,11 @@ pub struct ScenarioRun<'i> {
 
 impl<'i> ScenarioRun<'i> {
     /// Prepares a run of `scenario`.
-    pub fn new(integration: &'i Integration, scenario: &ScenarioId, input: RunInput) -> Result<Self, RunError> {
+    pub fn new(
+        integration: &'i Integration,
+        scenario: &ScenarioId,
+        input: RunInput,
+    ) -> Result<Self, RunError> {
         let template = integration.template();
         let scenario = template
             .scenario(scenario)
@@ -182,7 +187,8 @@ impl<'i> ScenarioRun<'i> {
         let globals = match &input.globals {
             Some(g) => g.clone(),
             None => {
-                if scenario.id != ScenarioId::GetGlobalInfo && scenario.id != ScenarioId::AuthMethod {
+                if scenario.id != ScenarioId::GetGlobalInfo && scenario.id != ScenarioId::AuthMethod
+                {
                     if let Some(global) = template.scenario(&ScenarioId::GetGlobalInfo) {
                         for i in 0..global.requests.len() {
                             tasks.push_back(Task {
@@ -226,16 +232,17 @@ impl<'i> ScenarioRun<'i> {
         }
         for f in CONTACT_FIELDS {
             if variables::is_supplied(&scenario.id, f) {
-                data.entry(f.to_string()).or_insert(Value::String(String::new()));
+                data.entry(f.to_string())
+                    .or_insert(Value::String(String::new()));
             }
         }
         data.extend(self.globals.clone());
         data.extend(self.input.fields.clone());
         for p in &scenario.parameters {
-            if p.father.is_none() || p.father.as_deref() == Some("CustomScenarioParameter") {
-                if !matches!(p.name.as_str(), "Subject" | "Description") {
-                    data.insert(p.name.clone(), Value::String(p.value.text.clone()));
-                }
+            let variable =
+                p.father.is_none() || p.father.as_deref() == Some("CustomScenarioParameter");
+            if variable && !matches!(p.name.as_str(), "Subject" | "Description") {
+                data.insert(p.name.clone(), Value::String(p.value.text.clone()));
             }
         }
         data.extend(self.input.vars.clone());
@@ -261,7 +268,12 @@ impl<'i> ScenarioRun<'i> {
     fn start_main(&mut self) {
         self.main_started = true;
         for (i, r) in self.scenario.requests.iter().enumerate() {
-            if self.input.only_request.as_deref().is_some_and(|n| n != r.name) {
+            if self
+                .input
+                .only_request
+                .as_deref()
+                .is_some_and(|n| n != r.name)
+            {
                 continue;
             }
             self.tasks.push_back(Task {
@@ -292,9 +304,13 @@ impl<'i> ScenarioRun<'i> {
                 self.start_main();
                 continue;
             };
-            let Some(request) = self.request_of(&task) else { continue };
+            let Some(request) = self.request_of(&task) else {
+                continue;
+            };
             let data = self.data_for(&task)?;
-            let built = self.integration.build_request(request, &Value::Object(data))?;
+            let built = self
+                .integration
+                .build_request(request, &Value::Object(data))?;
             let scenario_name = task.scenario.to_string();
             match built {
                 None => self.outcome.requests.push(RequestRecord {
@@ -342,7 +358,10 @@ impl<'i> ScenarioRun<'i> {
                 data.extend(self.earlier.clone());
                 if let Some(c) = self.outcome.contacts.get(contact) {
                     data.extend(c.fields.clone());
-                    data.insert("ContactId".into(), Value::String(c.get("ContactsId").to_string()));
+                    data.insert(
+                        "ContactId".into(),
+                        Value::String(c.get("ContactsId").to_string()),
+                    );
                 }
                 Ok(data)
             }
@@ -381,14 +400,19 @@ impl<'i> ScenarioRun<'i> {
         match task.purpose {
             Purpose::Global => {
                 for (name, value) in &values {
-                    self.globals.insert(name.clone(), Value::String(value.first()));
+                    self.globals
+                        .insert(name.clone(), Value::String(value.first()));
                 }
             }
             Purpose::Main => {
                 for (name, value) in &values {
-                    self.earlier.insert(name.clone(), Value::String(value.first()));
+                    self.earlier
+                        .insert(name.clone(), Value::String(value.first()));
                 }
-                if matches!(self.scenario.id, ScenarioId::SyncContactAuto | ScenarioId::SearchContact) {
+                if matches!(
+                    self.scenario.id,
+                    ScenarioId::SyncContactAuto | ScenarioId::SearchContact
+                ) {
                     self.add_contacts(request, &values, &document);
                 }
             }
@@ -396,7 +420,11 @@ impl<'i> ScenarioRun<'i> {
                 if let Some(c) = self.outcome.contacts.get_mut(contact) {
                     for (name, value) in &values {
                         let v = value.first();
-                        let empty = c.fields.get(name).and_then(Value::as_str).is_none_or(str::is_empty);
+                        let empty = c
+                            .fields
+                            .get(name)
+                            .and_then(Value::as_str)
+                            .is_none_or(str::is_empty);
                         if empty && !v.is_empty() {
                             c.fields.insert(name.clone(), Value::String(v));
                         }
@@ -415,7 +443,9 @@ impl<'i> ScenarioRun<'i> {
             return;
         }
         let template = self.integration.template();
-        let Some(common) = template.scenario(&ScenarioId::Common) else { return };
+        let Some(common) = template.scenario(&ScenarioId::Common) else {
+            return;
+        };
         if let Some(index) = common.requests.iter().position(|r| r.name == name) {
             self.tasks.push_back(Task {
                 scenario: ScenarioId::Common,
@@ -425,8 +455,16 @@ impl<'i> ScenarioRun<'i> {
         }
     }
 
-    fn add_contacts(&mut self, request: &Request, values: &[(String, Extracted)], document: &Document<'_>) {
-        let id = values.iter().find(|(n, _)| n == "ContactsId").map(|(_, v)| v);
+    fn add_contacts(
+        &mut self,
+        request: &Request,
+        values: &[(String, Extracted)],
+        document: &Document<'_>,
+    ) {
+        let id = values
+            .iter()
+            .find(|(n, _)| n == "ContactsId")
+            .map(|(_, v)| v);
         let count = match id {
             Some(Extracted::Many(items)) => items.len(),
             Some(Extracted::One(v)) if !v.is_empty() => 1,
@@ -437,7 +475,9 @@ impl<'i> ScenarioRun<'i> {
             .setting_value("ContactUrlType")
             .and_then(ContactUrlType::parse);
         let url_field = match (url_type, self.scenario.setting("ContactFieldForUri")) {
-            (Some(ContactUrlType::RetrieveFromContact), Some(p)) => Some(extract(document, &p.value.text)),
+            (Some(ContactUrlType::RetrieveFromContact), Some(p)) => {
+                Some(extract(document, &p.value.text))
+            }
             _ => None,
         };
         // The fields this contact type maps: enabled, and named by an output of the request
@@ -446,7 +486,10 @@ impl<'i> ScenarioRun<'i> {
         let fields_shown: Vec<&str> = CONTACT_FIELDS
             .into_iter()
             .filter(|f| contact_field_enabled(self.scenario, f))
-            .filter(|f| mapped.iter().any(|m| m == f) || self.scenario.setting(&format!("{f}Enable")).is_some())
+            .filter(|f| {
+                mapped.iter().any(|m| m == f)
+                    || self.scenario.setting(&format!("{f}Enable")).is_some()
+            })
             .collect();
         for i in 0..count {
             let mut fields = Map::new();
@@ -458,7 +501,10 @@ impl<'i> ScenarioRun<'i> {
                     .unwrap_or_default();
                 fields.insert(field.to_string(), Value::String(value));
             }
-            fields.insert("ContactSyncType".into(), Value::String(request.name.clone()));
+            fields.insert(
+                "ContactSyncType".into(),
+                Value::String(request.name.clone()),
+            );
             let url = url_field.as_ref().map(|u| u.at(i)).unwrap_or_default();
             fields.insert("ContactUrl".into(), Value::String(url));
             let index = self.outcome.contacts.len();
@@ -517,7 +563,10 @@ impl<'i> ScenarioRun<'i> {
                     data.extend(self.earlier.clone());
                     let contact = &self.outcome.contacts[i];
                     data.extend(contact.fields.clone());
-                    data.insert("ContactId".into(), Value::String(contact.get("ContactsId").to_string()));
+                    data.insert(
+                        "ContactId".into(),
+                        Value::String(contact.get("ContactsId").to_string()),
+                    );
                     let url = self
                         .integration
                         .render(&p.value, &Value::Object(data), OutputContext::Url)
@@ -571,7 +620,9 @@ impl Extracted {
         match self {
             Extracted::Missing => None,
             Extracted::One(s) => Some(Value::String(s.clone())),
-            Extracted::Many(v) => Some(Value::Array(v.iter().cloned().map(Value::String).collect())),
+            Extracted::Many(v) => {
+                Some(Value::Array(v.iter().cloned().map(Value::String).collect()))
+            }
         }
     }
 }
@@ -600,7 +651,9 @@ fn extract(document: &Document<'_>, path: &str) -> Extracted {
                     if rest.is_empty() {
                         element.to_str().into_owned()
                     } else {
-                        callbox_gjson::get(element.raw(), rest).to_str().into_owned()
+                        callbox_gjson::get(element.raw(), rest)
+                            .to_str()
+                            .into_owned()
                     }
                 })
                 .collect();
@@ -707,20 +760,33 @@ mod tests {
     #[test]
     fn projections_split_at_the_first_hash() {
         assert_eq!(split_projection("data.#.id"), Some(("data", "id")));
-        assert_eq!(split_projection("data.#.Account.Name"), Some(("data", "Account.Name")));
+        assert_eq!(
+            split_projection("data.#.Account.Name"),
+            Some(("data", "Account.Name"))
+        );
         assert_eq!(split_projection("#.id"), Some(("", "id")));
-        assert_eq!(split_projection("data.#(a==1)#.id"), Some(("data.#(a==1)#", "id")));
-        assert_eq!(split_projection("data.#(a==1)#"), Some(("data.#(a==1)#", "")));
+        assert_eq!(
+            split_projection("data.#(a==1)#.id"),
+            Some(("data.#(a==1)#", "id"))
+        );
+        assert_eq!(
+            split_projection("data.#(a==1)#"),
+            Some(("data.#(a==1)#", ""))
+        );
         assert_eq!(split_projection("data.#(a==\"#.x\").id"), None);
         assert_eq!(split_projection("data.#(a==1).id"), None);
-        assert_eq!(split_projection("identities.#(type==\"phone\")#|1.value"), None);
+        assert_eq!(
+            split_projection("identities.#(type==\"phone\")#|1.value"),
+            None
+        );
         assert_eq!(split_projection("data.0.tags"), None);
         assert_eq!(split_projection("data.#"), None);
     }
 
     #[test]
     fn a_missing_field_leaves_a_gap_instead_of_shifting_later_values() {
-        let json = r#"{"r":[{"id":"1","a":{"n":"x"}},{"id":"2","a":null},{"id":"3","a":{"n":"z"}}]}"#;
+        let json =
+            r#"{"r":[{"id":"1","a":{"n":"x"}},{"id":"2","a":null},{"id":"3","a":{"n":"z"}}]}"#;
         let doc = Document::new(json);
         assert_eq!(
             extract(&doc, "r.#.a.n"),
@@ -739,10 +805,20 @@ mod tests {
     #[test]
     fn crm_errors_are_readable() {
         assert_eq!(
-            crm_error_message(r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#),
+            crm_error_message(
+                r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#
+            ),
             "Session expired or invalid (INVALID_SESSION_ID)"
         );
-        assert_eq!(crm_error_message(r#"{"status":"error","message":"You have reached the secondly limit."}"#), "You have reached the secondly limit.");
-        assert_eq!(crm_error_message("<html>Bad Gateway</html>"), "<html>Bad Gateway</html>");
+        assert_eq!(
+            crm_error_message(
+                r#"{"status":"error","message":"You have reached the secondly limit."}"#
+            ),
+            "You have reached the secondly limit."
+        );
+        assert_eq!(
+            crm_error_message("<html>Bad Gateway</html>"),
+            "<html>Bad Gateway</html>"
+        );
     }
 }

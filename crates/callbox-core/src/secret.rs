@@ -70,7 +70,8 @@ impl Masker {
                 self.needles.push(Secret::new(form));
             }
         }
-        self.needles.sort_by_key(|n| std::cmp::Reverse(n.expose().len()));
+        self.needles
+            .sort_by_key(|n| std::cmp::Reverse(n.expose().len()));
     }
 
     /// `text` with every secret replaced by `****`.
@@ -96,7 +97,12 @@ impl Masker {
             || lower.contains("secret");
         if sensitive {
             match value.split_once(' ') {
-                Some((scheme, _)) if matches!(scheme.to_ascii_lowercase().as_str(), "basic" | "bearer" | "token" | "zoho-oauthtoken") => {
+                Some((scheme, _))
+                    if matches!(
+                        scheme.to_ascii_lowercase().as_str(),
+                        "basic" | "bearer" | "token" | "zoho-oauthtoken"
+                    ) =>
+                {
                     format!("{scheme} {MASK}")
                 }
                 _ => MASK.to_string(),
@@ -128,7 +134,10 @@ mod tests {
         let mut m = Masker::new();
         m.add(&Secret::new("p@ss word"));
         assert_eq!(m.mask("a=p%40ss%20word b=p@ss word"), "a=**** b=****");
-        assert_eq!(m.mask_header("Authorization", "Basic dXNlcjpwQHNzIHdvcmQ="), "Basic ****");
+        assert_eq!(
+            m.mask_header("Authorization", "Basic dXNlcjpwQHNzIHdvcmQ="),
+            "Basic ****"
+        );
         assert_eq!(m.mask_header("X-Note", "has p@ss word"), "has ****");
     }
 

@@ -384,21 +384,48 @@ mod tests {
     // Expected values come from Go's time.Format (the anchor `yeastar-ref`).
     #[test]
     fn yeastar_patterns() {
-        assert_eq!(yeastar(1672531199, 0, "UTC", "yyyy-MM-ddTHH:mm:ss.000Zz"), "2022-12-31T23:59:59.000Zz");
-        assert_eq!(yeastar(1717236000, 0, "UTC", "yyyy-MM-ddTHH:mm:ss+00:00"), "2024-06-01T10:00:00+00:00");
-        assert_eq!(yeastar(1717236000, 7200, "CEST", "yyyy-MM-dd HH:mm:ss"), "2024-06-01 12:00:00");
-        assert_eq!(yeastar(1717236000, 0, "UTC", "yyyy-MM-dd HH:mm:ss +0000"), "2024-06-01 10:00:00 +0000");
+        assert_eq!(
+            yeastar(1672531199, 0, "UTC", "yyyy-MM-ddTHH:mm:ss.000Zz"),
+            "2022-12-31T23:59:59.000Zz"
+        );
+        assert_eq!(
+            yeastar(1717236000, 0, "UTC", "yyyy-MM-ddTHH:mm:ss+00:00"),
+            "2024-06-01T10:00:00+00:00"
+        );
+        assert_eq!(
+            yeastar(1717236000, 7200, "CEST", "yyyy-MM-dd HH:mm:ss"),
+            "2024-06-01 12:00:00"
+        );
+        assert_eq!(
+            yeastar(1717236000, 0, "UTC", "yyyy-MM-dd HH:mm:ss +0000"),
+            "2024-06-01 10:00:00 +0000"
+        );
     }
 
     #[test]
     fn go_layout_tokens() {
         let t = 1717236000; // Saturday 2024-06-01 10:00:00 UTC
-        assert_eq!(go_format(t, 0, "UTC", "Mon Jan _2 15:04:05 MST 2006"), "Sat Jun  1 10:00:00 UTC 2024");
-        assert_eq!(go_format(t, -18000, "", "2006-01-02T15:04:05Z07:00 MST"), "2024-06-01T05:00:00-05:00 -0500");
-        assert_eq!(go_format(t, 0, "UTC", "Z07:00 3:04PM .999 ,000 002 __2"), "Z 10:00AM  ,000 153 153");
-        assert_eq!(go_format(t, 19800, "IST", "Monday, January 2 -0700"), "Saturday, June 1 +0530");
+        assert_eq!(
+            go_format(t, 0, "UTC", "Mon Jan _2 15:04:05 MST 2006"),
+            "Sat Jun  1 10:00:00 UTC 2024"
+        );
+        assert_eq!(
+            go_format(t, -18000, "", "2006-01-02T15:04:05Z07:00 MST"),
+            "2024-06-01T05:00:00-05:00 -0500"
+        );
+        assert_eq!(
+            go_format(t, 0, "UTC", "Z07:00 3:04PM .999 ,000 002 __2"),
+            "Z 10:00AM  ,000 153 153"
+        );
+        assert_eq!(
+            go_format(t, 19800, "IST", "Monday, January 2 -0700"),
+            "Saturday, June 1 +0530"
+        );
         assert_eq!(go_format(0, 0, "UTC", "06/1/2"), "70/1/1");
-        assert_eq!(go_format(-1, 0, "UTC", "2006-01-02 15:04:05"), "1969-12-31 23:59:59");
+        assert_eq!(
+            go_format(-1, 0, "UTC", "2006-01-02 15:04:05"),
+            "1969-12-31 23:59:59"
+        );
     }
 
     #[test]

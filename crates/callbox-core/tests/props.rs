@@ -2,8 +2,10 @@
 //! data can change the meaning of a request (JSON bodies keep their shape and carry the exact
 //! strings; URLs keep their path and parameters; headers stay one line).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use callbox_core::template::{self, Integration, ScenarioId};
 
@@ -96,7 +98,7 @@ proptest! {
         let phones = t.common_request("Phones").unwrap();
         let request = integration.build_request(phones, &fields).unwrap().unwrap();
         let url = url::Url::parse(&request.url).unwrap();
-        let segments: Vec<String> = url.path_segments().unwrap().map(|s| percent_decode(s)).collect();
+        let segments: Vec<String> = url.path_segments().unwrap().map(percent_decode).collect();
         prop_assert_eq!(segments, vec!["api".to_string(), "v1".into(), "contacts".into(), id.clone(), "identities".into()]);
         prop_assert_eq!(url.query(), None);
     }
@@ -117,5 +119,7 @@ proptest! {
 }
 
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }

@@ -1,5 +1,7 @@
 //! Request building: every parameter type, auth headers, form bodies, skipped requests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use callbox_core::template::{self, Integration, ScenarioId};
 use serde_json::json;
 
@@ -24,7 +26,11 @@ fn integration(auth: &str, requests: &str) -> Integration {
     parsed.integration.unwrap()
 }
 
-fn build(i: &Integration, index: usize, data: serde_json::Value) -> Option<callbox_core::request::HttpRequest> {
+fn build(
+    i: &Integration,
+    index: usize,
+    data: serde_json::Value,
+) -> Option<callbox_core::request::HttpRequest> {
     let s = i.template().scenario(&ScenarioId::CallJournal).unwrap();
     i.build_request(&s.requests[index], &data).unwrap()
 }
@@ -43,9 +49,17 @@ fn every_parameter_type_lands_where_it_says() {
 <Parameter Name="Data" Type="Body">{"id":"{{.CallId}}"}</Parameter>
 </Parameters></Request>"#,
     );
-    let r = build(&i, 0, json!({"acct": "a/b", "Phone": "+1 415&x", "key": "k", "CallId": "c1"})).unwrap();
+    let r = build(
+        &i,
+        0,
+        json!({"acct": "a/b", "Phone": "+1 415&x", "key": "k", "CallId": "c1"}),
+    )
+    .unwrap();
     assert_eq!(r.method, "POST");
-    assert_eq!(r.url, "https://x.example/v1/a%2Fb/calls?src=pbx&q=%2B1%20415%26x&hard=1#frag");
+    assert_eq!(
+        r.url,
+        "https://x.example/v1/a%2Fb/calls?src=pbx&q=%2B1%20415%26x&hard=1#frag"
+    );
     // md5("k:c1")
     assert_eq!(r.header("X-Sign"), Some("74549d1eeb991f9e4589056f745f2cd5"));
     assert_eq!(r.header("X-Client"), Some("override"));
@@ -65,9 +79,20 @@ fn form_encoded_bodies_send_each_body_parameter_as_a_field() {
 <Parameter Name="note" Type="Body" Value="a&amp;b={{.Description}}"/>
 </Parameters></Request>"#,
     );
-    let r = build(&i, 0, json!({"CallerName": "Ann & Bo", "Description": "x=1"})).unwrap();
-    assert_eq!(r.body.as_deref(), Some("caller=Ann%20%26%20Bo&note=a&b=x%3D1"));
-    assert_eq!(r.header("Content-Type"), Some("application/x-www-form-urlencoded"));
+    let r = build(
+        &i,
+        0,
+        json!({"CallerName": "Ann & Bo", "Description": "x=1"}),
+    )
+    .unwrap();
+    assert_eq!(
+        r.body.as_deref(),
+        Some("caller=Ann%20%26%20Bo&note=a&b=x%3D1")
+    );
+    assert_eq!(
+        r.header("Content-Type"),
+        Some("application/x-www-form-urlencoded")
+    );
 }
 
 #[test]
@@ -89,9 +114,18 @@ fn token_auth_uses_the_token_type_unless_the_template_sets_authorization() {
 <Request Name="s" URLFormat="https://x.example/u"><Parameters><Parameter Name="Authorization" Type="Header" Value="Token {{.AccessToken}}"/></Parameters></Request>"#,
     );
     let data = json!({"AccessToken": "tok"});
-    assert_eq!(build(&i, 0, data.clone()).unwrap().header("Authorization"), Some("Zoho-oauthtoken tok"));
-    assert_eq!(build(&i, 1, data).unwrap().header("Authorization"), Some("Token tok"));
-    assert_eq!(build(&i, 0, json!({})).unwrap().header("Authorization"), None);
+    assert_eq!(
+        build(&i, 0, data.clone()).unwrap().header("Authorization"),
+        Some("Zoho-oauthtoken tok")
+    );
+    assert_eq!(
+        build(&i, 1, data).unwrap().header("Authorization"),
+        Some("Token tok")
+    );
+    assert_eq!(
+        build(&i, 0, json!({})).unwrap().header("Authorization"),
+        None
+    );
 }
 
 #[test]
@@ -102,10 +136,18 @@ fn an_empty_url_skips_and_a_bad_url_is_an_error() {
 <Request Name="s" URLFormat="{{.base}}/x"/>"#,
     );
     assert!(build(&i, 0, json!({})).is_none());
-    assert_eq!(build(&i, 0, json!({"Id": "7"})).unwrap().url, "https://x.example/7");
+    assert_eq!(
+        build(&i, 0, json!({"Id": "7"})).unwrap().url,
+        "https://x.example/7"
+    );
     let s = i.template().scenario(&ScenarioId::CallJournal).unwrap();
-    let err = i.build_request(&s.requests[1], &json!({"base": "javascript:alert(1)"})).unwrap_err();
-    assert!(err.to_string().contains("is not a valid http(s) URL"), "{err}");
+    let err = i
+        .build_request(&s.requests[1], &json!({"base": "javascript:alert(1)"}))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("is not a valid http(s) URL"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -116,7 +158,10 @@ fn render_errors_name_the_file_line_and_column() {
     );
     i.set_source_name("t.xml");
     let s = i.template().scenario(&ScenarioId::CallJournal).unwrap();
-    let err = i.build_request(&s.requests[0], &json!({"L": [1]})).unwrap_err().to_string();
+    let err = i
+        .build_request(&s.requests[0], &json!({"L": [1]}))
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("request r: t.xml:11:99: "), "{err}");
     assert!(err.contains("index out of range"), "{err}");
 }

@@ -7,5 +7,5 @@ pub mod scenario;
 pub mod time_zone;
 
 pub use http::{HttpClient, HttpError, HttpSettings};
-pub use scenario::{dry_run, run_scenario, DryRunRequest, RunReport};
+pub use scenario::{DryRunRequest, RunReport, dry_run, run_scenario};
 pub use time_zone::LocalTimeZone;

@@ -53,8 +53,19 @@ pub async fn run_scenario(
                 }
             }
             Err(source) => {
-                let name = run.outcome().requests.last().map(|r| r.name.clone()).unwrap_or_default();
-                return Ok(failed(run, ScenarioError::Http { request: name, source }));
+                let name = run
+                    .outcome()
+                    .requests
+                    .last()
+                    .map(|r| r.name.clone())
+                    .unwrap_or_default();
+                return Ok(failed(
+                    run,
+                    ScenarioError::Http {
+                        request: name,
+                        source,
+                    },
+                ));
             }
         }
     }
@@ -85,7 +96,11 @@ pub struct DryRunRequest {
 
 /// Builds the requests a run would send, without sending anything: every response is taken
 /// as an empty JSON object, so outputs stay empty and `Next` chains do not run.
-pub fn dry_run(integration: &Integration, scenario: &ScenarioId, input: RunInput) -> Result<Vec<DryRunRequest>, RunError> {
+pub fn dry_run(
+    integration: &Integration,
+    scenario: &ScenarioId,
+    input: RunInput,
+) -> Result<Vec<DryRunRequest>, RunError> {
     let mut run = ScenarioRun::new(integration, scenario, input)?;
     let mut requests = Vec::new();
     let mut seen = 0;

@@ -3,6 +3,8 @@
 //! call variables and fields that go in, the exact requests that must come out (method, URL,
 //! headers, body), and the outputs and contacts the run must produce.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,11 +25,9 @@ struct Recorded(Mutex<VecDeque<ResponseTemplate>>);
 
 impl Respond for Recorded {
     fn respond(&self, _: &Request) -> ResponseTemplate {
-        self.0
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or_else(|| ResponseTemplate::new(599).set_body_string("no more recorded responses"))
+        self.0.lock().unwrap().pop_front().unwrap_or_else(|| {
+            ResponseTemplate::new(599).set_body_string("no more recorded responses")
+        })
     }
 }
 
@@ -43,9 +43,13 @@ fn object(v: Option<&Value>) -> Map<String, Value> {
 async fn run_case(template_file: &Path, case_file: &Path) -> Result<(), String> {
     let source = std::fs::read_to_string(template_file).unwrap();
     let parsed = template::parse(&source);
-    let integration = parsed
-        .integration
-        .ok_or_else(|| format!("{} does not load: {:?}", template_file.display(), parsed.diagnostics))?;
+    let integration = parsed.integration.ok_or_else(|| {
+        format!(
+            "{} does not load: {:?}",
+            template_file.display(),
+            parsed.diagnostics
+        )
+    })?;
     let case: Value = serde_json::from_str(&std::fs::read_to_string(case_file).unwrap())
         .map_err(|e| format!("{}: {e}", case_file.display()))?;
     let exchanges = case["exchanges"].as_array().cloned().unwrap_or_default();
@@ -99,33 +103,53 @@ async fn run_case(template_file: &Path, case_file: &Path) -> Result<(), String> 
             "{} requests were made, the case expects {}: {:?}",
             received.len(),
             exchanges.len(),
-            report.outcome.requests.iter().map(|r| &r.url).collect::<Vec<_>>()
+            report
+                .outcome
+                .requests
+                .iter()
+                .map(|r| &r.url)
+                .collect::<Vec<_>>()
         ));
     }
-    let sent: Vec<_> = report.outcome.requests.iter().filter(|r| !r.skipped).collect();
+    let sent: Vec<_> = report
+        .outcome
+        .requests
+        .iter()
+        .filter(|r| !r.skipped)
+        .collect();
     for (i, (x, got)) in exchanges.iter().zip(received.iter()).enumerate() {
         let want = &x["request"];
         let want_url = want["url"].as_str().unwrap();
         if let Some(record) = sent.get(i) {
             if record.url != want_url {
-                problems.push(format!("request {i}: URL\n   got  {}\n   want {want_url}", record.url));
+                problems.push(format!(
+                    "request {i}: URL\n   got  {}\n   want {want_url}",
+                    record.url
+                ));
             }
         }
         let want_method = want["method"].as_str().unwrap_or("GET");
         if got.method.as_str() != want_method {
-            problems.push(format!("request {i}: method {} != {want_method}", got.method));
+            problems.push(format!(
+                "request {i}: method {} != {want_method}",
+                got.method
+            ));
         }
         for (name, value) in object(want.get("headers")) {
             let got_value = got.headers.get(name.as_str()).and_then(|v| v.to_str().ok());
             if got_value != value.as_str() {
-                problems.push(format!("request {i}: header {name}: {got_value:?} != {value}"));
+                problems.push(format!(
+                    "request {i}: header {name}: {got_value:?} != {value}"
+                ));
             }
         }
         let body = String::from_utf8_lossy(&got.body).to_string();
         if let Some(json) = want.get("json") {
             match serde_json::from_str::<Value>(&body) {
                 Ok(v) if &v == json => {}
-                Ok(v) => problems.push(format!("request {i}: JSON body\n   got  {v}\n   want {json}")),
+                Ok(v) => problems.push(format!(
+                    "request {i}: JSON body\n   got  {v}\n   want {json}"
+                )),
                 Err(e) => problems.push(format!("request {i}: body is not JSON ({e}): {body}")),
             }
         } else if let Some(text) = want.get("body").and_then(Value::as_str) {
@@ -139,7 +163,10 @@ async fn run_case(template_file: &Path, case_file: &Path) -> Result<(), String> 
     match (&report.error, expect.get("error").and_then(Value::as_str)) {
         (None, None) => {}
         (Some(e), Some(want)) if e.to_string().contains(want) => {}
-        (got, want) => problems.push(format!("error: got {:?}, want {want:?}", got.as_ref().map(ToString::to_string))),
+        (got, want) => problems.push(format!(
+            "error: got {:?}, want {want:?}",
+            got.as_ref().map(ToString::to_string)
+        )),
     }
     if let Some(outputs) = expect.get("outputs") {
         let got = Value::Object(report.outcome.outputs.clone());
@@ -148,7 +175,14 @@ async fn run_case(template_file: &Path, case_file: &Path) -> Result<(), String> 
         }
     }
     if let Some(contacts) = expect.get("contacts") {
-        let got = Value::Array(report.outcome.contacts.iter().map(|c| Value::Object(c.fields.clone())).collect());
+        let got = Value::Array(
+            report
+                .outcome
+                .contacts
+                .iter()
+                .map(|c| Value::Object(c.fields.clone()))
+                .collect(),
+        );
         if &got != contacts {
             problems.push(format!("contacts\n   got  {got}\n   want {contacts}"));
         }
@@ -168,7 +202,11 @@ async fn run_case(template_file: &Path, case_file: &Path) -> Result<(), String> 
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("{}:\n  {}", case_file.display(), problems.join("\n  ")))
+        Err(format!(
+            "{}:\n  {}",
+            case_file.display(),
+            problems.join("\n  ")
+        ))
     }
 }
 
@@ -182,8 +220,14 @@ async fn every_built_in_template_passes_its_worked_cases() {
         let dir = entry.unwrap().path();
         let stem = dir.file_name().unwrap().to_string_lossy().to_string();
         let template_file = root.join("templates").join(format!("{stem}.xml"));
-        assert!(template_file.exists(), "cases for a template that does not exist: {stem}");
-        let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        assert!(
+            template_file.exists(),
+            "cases for a template that does not exist: {stem}"
+        );
+        let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         cases.sort();
         for case in cases {
             count += 1;
@@ -193,7 +237,12 @@ async fn every_built_in_template_passes_its_worked_cases() {
         }
         templates_with_cases.push(stem);
     }
-    assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     for required in ["zoho-crm", "salesforce", "hubspot"] {
         assert!(
             templates_with_cases.iter().any(|t| t == required),

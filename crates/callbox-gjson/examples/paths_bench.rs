@@ -26,12 +26,17 @@ fn measure(batches: u32, n: u32, f: &dyn Fn() -> usize) -> (u128, u128) {
         samples.push(t.elapsed().as_nanos() / u128::from(n.max(1)));
     }
     samples.sort_unstable();
-    (samples.first().copied().unwrap_or(0), samples.get(samples.len() / 2).copied().unwrap_or(0))
+    (
+        samples.first().copied().unwrap_or(0),
+        samples.get(samples.len() / 2).copied().unwrap_or(0),
+    )
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().unwrap_or_else(|| "/work/shared/anchors/hotpath".to_string());
+    let dir = args
+        .next()
+        .unwrap_or_else(|| "/work/shared/anchors/hotpath".to_string());
     let iterations: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(2000);
     let json = match std::fs::read_to_string(format!("{dir}/response.json")) {
         Ok(s) => s,
@@ -41,7 +46,11 @@ fn main() {
         }
     };
     let paths_txt = std::fs::read_to_string(format!("{dir}/paths.txt")).unwrap_or_default();
-    let paths: Vec<&str> = paths_txt.lines().map(str::trim).filter(|p| !p.is_empty()).collect();
+    let paths: Vec<&str> = paths_txt
+        .lines()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
 
     // Sanity: both ways agree.
     let doc = Document::new(&json);
@@ -51,22 +60,37 @@ fn main() {
         assert_eq!(a, b, "Document::get differs from get for {p}");
         let s = a.to_str();
         let shown: String = s.chars().take(50).collect();
-        println!("{p:<48} {}{}", shown, if s.chars().count() > 50 { "…" } else { "" });
+        println!(
+            "{p:<48} {}{}",
+            shown,
+            if s.chars().count() > 50 { "…" } else { "" }
+        );
     }
     println!();
 
     let batches = 20;
     let n = (iterations / batches).max(1);
-    let run_get = || paths.iter().map(|p| get(black_box(&json), p).to_str().len()).sum::<usize>();
+    let run_get = || {
+        paths
+            .iter()
+            .map(|p| get(black_box(&json), p).to_str().len())
+            .sum::<usize>()
+    };
     let run_doc = || {
         let doc = Document::new(black_box(&json));
-        paths.iter().map(|p| doc.get(p).to_str().len()).sum::<usize>()
+        paths
+            .iter()
+            .map(|p| doc.get(p).to_str().len())
+            .sum::<usize>()
     };
     // warm up
     measure(2, n, &run_doc);
     let (get_best, get_med) = measure(batches, (n / 4).max(1), &run_get);
     let (doc_best, doc_med) = measure(batches, n, &run_doc);
-    println!("{} paths, ns per iteration (best / median of {batches} batches):", paths.len());
+    println!(
+        "{} paths, ns per iteration (best / median of {batches} batches):",
+        paths.len()
+    );
     println!("  get()     {get_best:>9} / {get_med:>9}");
     println!("  Document  {doc_best:>9} / {doc_med:>9}");
 
@@ -77,7 +101,9 @@ fn main() {
         let upto = &paths[..=k];
         let f = || {
             let doc = Document::new(black_box(&json));
-            upto.iter().map(|p| doc.get(p).to_str().len()).sum::<usize>()
+            upto.iter()
+                .map(|p| doc.get(p).to_str().len())
+                .sum::<usize>()
         };
         let (best, _) = measure(10, (n / 2).max(1), &f);
         println!("  {:>8} ns  {}", best.saturating_sub(prev), paths[k]);

@@ -46,7 +46,7 @@ fn json_token() -> impl Strategy<Value = String> {
         Just(")".to_string()),
         Just("é".to_string()),
         Just("的".to_string()),
-        "[a-z0-9]{1,3}",
+        prop::sample::select(vec!["a", "b", "id", "x1", "7", "zz"]).prop_map(str::to_string),
     ]
 }
 
@@ -114,18 +114,37 @@ fn path_like() -> impl Strategy<Value = String> {
     prop::collection::vec(path_token(), 0..14).prop_map(|v| v.concat())
 }
 
+fn short_name() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["", "a", "b", "ab", "abc", "ba", "c"]).prop_map(str::to_string)
+}
+
 /// Valid JSON documents (arrays of objects), so the Document cache is
 /// exercised on well-formed input too.
 fn records() -> impl Strategy<Value = String> {
-    let rec = (0u32..50, "[a-c]{0,3}", prop::option::of(0i64..5), prop::bool::ANY).prop_map(|(id, name, n, vip)| {
-        let mut s = format!("{{\"id\":{id},\"name\":\"{name}\"");
-        if let Some(n) = n {
-            s.push_str(&format!(",\"n\":{n},\"tags\":[{{\"name\":\"{}\"}}]", if vip { "vip" } else { "x" }));
-        }
-        s.push('}');
-        s
-    });
-    prop::collection::vec(rec, 0..40).prop_map(|v| format!("{{\"data\":[{}],\"info\":{{\"count\":{}}}}}", v.join(",\n  "), v.len()))
+    let rec = (
+        0u32..50,
+        "[a-c]{0,3}",
+        prop::option::of(0i64..5),
+        prop::bool::ANY,
+    )
+        .prop_map(|(id, name, n, vip)| {
+            let mut s = format!("{{\"id\":{id},\"name\":\"{name}\"");
+            if let Some(n) = n {
+                s.push_str(&format!(
+                    ",\"n\":{n},\"tags\":[{{\"name\":\"{}\"}}]",
+                    if vip { "vip" } else { "x" }
+                ));
+            }
+            s.push('}');
+            s
+        });
+    prop::collection::vec(rec, 0..40).prop_map(|v| {
+        format!(
+            "{{\"data\":[{}],\"info\":{{\"count\":{}}}}}",
+            v.join(",\n  "),
+            v.len()
+        )
+    })
 }
 
 fn record_path() -> impl Strategy<Value = String> {
@@ -140,8 +159,8 @@ fn record_path() -> impl Strategy<Value = String> {
         (0u32..45).prop_map(|i| format!("data.{i}.name")),
         (0u32..50).prop_map(|i| format!("data.#(id=={i}).name")),
         (0u32..50).prop_map(|i| format!("data.#(id>{i})#.n")),
-        "[a-c]{0,2}".prop_map(|s| format!("data.#(name==\"{s}\")#|#")),
-        "[a-c]{0,2}".prop_map(|s| format!("data.#(name%\"{s}*\").id")),
+        short_name().prop_map(|s| format!("data.#(name==\"{s}\")#|#")),
+        short_name().prop_map(|s| format!("data.#(name%\"{s}*\").id")),
         path_like(),
     ]
 }
@@ -156,13 +175,19 @@ fn check_doc(json: &str, paths: &[String]) -> Result<(), TestCaseError> {
     }
     // again, in reverse order, on the warmed document
     for p in paths.iter().rev() {
-        prop_assert_eq!(get(json, p), doc.get(p), "path {:?} (warm) on {:?}", p, json);
+        prop_assert_eq!(
+            get(json, p),
+            doc.get(p),
+            "path {:?} (warm) on {:?}",
+            p,
+            json
+        );
     }
     Ok(())
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn arbitrary_strings_never_panic(json in any::<String>(), path in any::<String>()) {

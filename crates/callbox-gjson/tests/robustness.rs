@@ -27,7 +27,24 @@ fn deep_json_with_modifiers() {
         let n = 20_000;
         let deep = "[".repeat(n) + &"]".repeat(n);
         assert!(valid(&deep));
-        for p in ["@pretty", "@ugly", "@flatten:{\"deep\":true}", "@dig:a", "@reverse", "@this", "@valid", "0.0.0.0", "#", "..#", "@keys", "@values", "@join", "@group", "@tostr", "@fromstr"] {
+        for p in [
+            "@pretty",
+            "@ugly",
+            "@flatten:{\"deep\":true}",
+            "@dig:a",
+            "@reverse",
+            "@this",
+            "@valid",
+            "0.0.0.0",
+            "#",
+            "..#",
+            "@keys",
+            "@values",
+            "@join",
+            "@group",
+            "@tostr",
+            "@fromstr",
+        ] {
             let _ = both(&deep, p);
         }
         let deep_obj = "{\"a\":".repeat(n) + "1" + &"}".repeat(n);
@@ -88,13 +105,29 @@ fn depth_limit_gives_missing_value() {
 #[test]
 fn large_document_and_odd_input() {
     small_stack(|| {
-        let big = format!("[{}]", vec![r#"{"a":"x\"y","b":[1,2,{"c":null}]}"#; 5000].join(","));
+        let big = format!(
+            "[{}]",
+            vec![r#"{"a":"x\"y","b":[1,2,{"c":null}]}"#; 5000].join(",")
+        );
         let doc = Document::new(&big);
         assert_eq!(doc.get("#").to_str(), "5000");
         assert_eq!(doc.get("4999.b.2").raw(), r#"{"c":null}"#);
         assert_eq!(doc.get("#(a==\"x\\\"y\")#|#").to_str(), "5000");
-        for json in ["", "{", "[", "\"", "\\", "{\"a", "[\"\\", "{\"a\":\"\\u12", "\u{0}", "{\"\u{10FFFF}\":1}"] {
-            for path in ["", "a", "#", "..", "..#", "@", "!", "@this", "[", "{", "#(", "a\\", "\\", "*", "?"] {
+        for json in [
+            "",
+            "{",
+            "[",
+            "\"",
+            "\\",
+            "{\"a",
+            "[\"\\",
+            "{\"a\":\"\\u12",
+            "\u{0}",
+            "{\"\u{10FFFF}\":1}",
+        ] {
+            for path in [
+                "", "a", "#", "..", "..#", "@", "!", "@this", "[", "{", "#(", "a\\", "\\", "*", "?",
+            ] {
                 let _ = both(json, path);
             }
         }

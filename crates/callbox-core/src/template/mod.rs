@@ -15,7 +15,7 @@ use std::sync::Arc;
 use callbox_gotmpl::{Funcs, Template};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, LineIndex, Position, Severity};
-use crate::functions::{yeastar_funcs, TimeZone, Utc};
+use crate::functions::{TimeZone, Utc, yeastar_funcs};
 
 /// A template ready to run: the model plus every Go template in it, parsed once.
 #[derive(Clone)]
@@ -50,7 +50,9 @@ pub struct Parsed {
 impl Parsed {
     /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
     }
 }
 

@@ -461,8 +461,14 @@ impl Auth {
                 .filter(|p| !p.value.text.trim().is_empty())
                 .map(|p| p.value.clone())
         };
-        if let Some(method) = scenario.setting_value("AuthMethod").and_then(AuthType::parse) {
-            if scenario.setting_value("AuthMethod").is_some_and(|v| !v.trim().is_empty()) {
+        if let Some(method) = scenario
+            .setting_value("AuthMethod")
+            .and_then(AuthType::parse)
+        {
+            if scenario
+                .setting_value("AuthMethod")
+                .is_some_and(|v| !v.trim().is_empty())
+            {
                 auth.method = method;
             }
         }
@@ -472,7 +478,8 @@ impl Auth {
         auth.scope = located("Scope").map(|l| l.text);
         auth.credential_type = located("CredentialType").map(|l| l.text);
         auth.base64_encoded_credential = located("Base64EncodedCredential");
-        auth.token_refresh_interval = located("TokenRefreshInterval").and_then(|l| l.text.trim().parse().ok());
+        auth.token_refresh_interval =
+            located("TokenRefreshInterval").and_then(|l| l.text.trim().parse().ok());
         auth.token_type = located("TokenType").map(|l| l.text);
         for p in &scenario.parameters {
             let is_marker = (p.father.is_none() && p.name == "TokenInvalid")

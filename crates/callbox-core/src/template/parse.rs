@@ -146,7 +146,10 @@ fn check_duplicate_scenarios(template: &IntegrationTemplate, d: &mut Diagnostics
         if template.scenarios[..i].iter().any(|t| t.id == s.id) {
             d.error(
                 s.offset,
-                format!("scenario {} is defined twice; only the first would be used", s.id),
+                format!(
+                    "scenario {} is defined twice; only the first would be used",
+                    s.id
+                ),
             );
         }
     }
@@ -171,7 +174,8 @@ fn flag_attribute(e: &Element, name: &str, d: &mut Diagnostics<'_>) -> bool {
 
 fn check_attributes(e: &Element, known: &[&str], d: &mut Diagnostics<'_>) {
     for a in &e.attributes {
-        let namespace = a.name == "xmlns" || a.name.starts_with("xmlns:") || a.name.starts_with("xsi:");
+        let namespace =
+            a.name == "xmlns" || a.name.starts_with("xmlns:") || a.name.starts_with("xsi:");
         if !known.contains(&a.name.as_str()) && !namespace {
             d.warning(
                 a.name_offset,
@@ -198,7 +202,11 @@ fn scenario(e: &Element, d: &mut Diagnostics<'_>) -> Scenario {
                     a.value.start(),
                     format!(
                         "unknown scenario id \"{name}\" (known: {}); it will never run",
-                        ScenarioId::KNOWN.iter().map(ScenarioId::as_str).collect::<Vec<_>>().join(", ")
+                        ScenarioId::KNOWN
+                            .iter()
+                            .map(ScenarioId::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 );
             }
@@ -210,7 +218,11 @@ fn scenario(e: &Element, d: &mut Diagnostics<'_>) -> Scenario {
         }
     };
     let kind = e.value("Type").unwrap_or_default().trim().to_string();
-    let expected = if id == ScenarioId::AuthMethod { "AUTH" } else { "REST" };
+    let expected = if id == ScenarioId::AuthMethod {
+        "AUTH"
+    } else {
+        "REST"
+    };
     if let Some(a) = e.attribute("Type") {
         if !matches!(id, ScenarioId::Other(_)) && !kind.eq_ignore_ascii_case(expected) {
             d.warning(
@@ -251,7 +263,10 @@ fn scenario(e: &Element, d: &mut Diagnostics<'_>) -> Scenario {
             if !FATHERS.contains(&f.as_str()) {
                 d.warning(
                     p.offset,
-                    format!("unknown parameter group Father=\"{f}\" (known: {})", FATHERS.join(", ")),
+                    format!(
+                        "unknown parameter group Father=\"{f}\" (known: {})",
+                        FATHERS.join(", ")
+                    ),
                 );
             }
         }
@@ -305,12 +320,20 @@ fn request(e: &Element, d: &mut Diagnostics<'_>) -> Request {
     if url.is_none() {
         d.error(e.offset, "<Request> has no URLFormat");
     }
-    let method = e.value("Method").unwrap_or("GET").trim().to_ascii_uppercase();
+    let method = e
+        .value("Method")
+        .unwrap_or("GET")
+        .trim()
+        .to_ascii_uppercase();
     if let Some(a) = e.attribute("Method") {
         if !METHODS.contains(&method.as_str()) {
             d.error(
                 a.value.start(),
-                format!("Method \"{}\" is not an HTTP method ({})", a.value.text, METHODS.join(", ")),
+                format!(
+                    "Method \"{}\" is not an HTTP method ({})",
+                    a.value.text,
+                    METHODS.join(", ")
+                ),
             );
         }
     }
@@ -318,7 +341,10 @@ fn request(e: &Element, d: &mut Diagnostics<'_>) -> Request {
         None => 0,
         Some(a) if a.value.text.trim().is_empty() => 0,
         Some(a) => a.value.text.trim().parse().unwrap_or_else(|_| {
-            d.warning(a.value.start(), format!("Weight \"{}\" is not a number; taken as 0", a.value.text));
+            d.warning(
+                a.value.start(),
+                format!("Weight \"{}\" is not a number; taken as 0", a.value.text),
+            );
             0
         }),
     };
@@ -359,7 +385,10 @@ fn request(e: &Element, d: &mut Diagnostics<'_>) -> Request {
                     }
                     request.outputs.push(Output {
                         name: o.value("Name").unwrap_or_default().to_string(),
-                        path: o.attribute("Path").map(|a| a.value.clone()).unwrap_or_default(),
+                        path: o
+                            .attribute("Path")
+                            .map(|a| a.value.clone())
+                            .unwrap_or_default(),
                         kind: o.value("Type").unwrap_or_default().to_string(),
                         offset: o.offset,
                     });

@@ -48,7 +48,13 @@ struct Scope<'a> {
 impl Validator<'_> {
     /// Compiles `text`, reporting syntax errors at their place in the file, then checks the
     /// variables it uses against `scope`.
-    fn text(&mut self, text: &Located, what: &str, scope: Option<&Scope<'_>>, d: &mut Diagnostics<'_>) -> Option<Arc<Template>> {
+    fn text(
+        &mut self,
+        text: &Located,
+        what: &str,
+        scope: Option<&Scope<'_>>,
+        d: &mut Diagnostics<'_>,
+    ) -> Option<Arc<Template>> {
         if text.text.is_empty() {
             return None;
         }
@@ -136,9 +142,21 @@ impl Validator<'_> {
         let info = &self.template.info;
         let pairs = [
             (info.call_journal, ScenarioId::CallJournal, "CallJournal"),
-            (info.create_new_contact, ScenarioId::CreateNewContact, "CreateNewContact"),
-            (info.create_new_ticket, ScenarioId::CreateNewTicket, "CreateNewTicket"),
-            (info.user_association, ScenarioId::UserAssociation, "UserAssociation"),
+            (
+                info.create_new_contact,
+                ScenarioId::CreateNewContact,
+                "CreateNewContact",
+            ),
+            (
+                info.create_new_ticket,
+                ScenarioId::CreateNewTicket,
+                "CreateNewTicket",
+            ),
+            (
+                info.user_association,
+                ScenarioId::UserAssociation,
+                "UserAssociation",
+            ),
         ];
         for (enabled, id, attribute) in pairs {
             if enabled && self.template.scenario(&id).is_none() {
@@ -148,15 +166,28 @@ impl Validator<'_> {
                 );
             }
         }
-        if self.template.scenario(&ScenarioId::SyncContactAuto).is_none() {
-            d.warning(0, "the template has no SyncContactAuto scenario: callers are never looked up");
+        if self
+            .template
+            .scenario(&ScenarioId::SyncContactAuto)
+            .is_none()
+        {
+            d.warning(
+                0,
+                "the template has no SyncContactAuto scenario: callers are never looked up",
+            );
         }
     }
 
     fn check_auth(&mut self, d: &mut Diagnostics<'_>) {
         let Some(scenario) = self.template.scenario(&ScenarioId::AuthMethod) else {
             if self.template.info.auth_type != AuthType::None {
-                d.error(0, format!("AuthType is {} but the template has no AuthMethod scenario", self.template.info.auth_type));
+                d.error(
+                    0,
+                    format!(
+                        "AuthType is {} but the template has no AuthMethod scenario",
+                        self.template.info.auth_type
+                    ),
+                );
             }
             return;
         };
@@ -180,8 +211,14 @@ impl Validator<'_> {
         }
         let method = self.auth.method;
         let require = |name: &str, why: &str, d: &mut Diagnostics<'_>| {
-            if scenario.setting_value(name).is_none_or(|v| v.trim().is_empty()) {
-                d.error(scenario.offset, format!("AuthMethod scenario needs {name} for {why}"));
+            if scenario
+                .setting_value(name)
+                .is_none_or(|v| v.trim().is_empty())
+            {
+                d.error(
+                    scenario.offset,
+                    format!("AuthMethod scenario needs {name} for {why}"),
+                );
             }
         };
         match method {
@@ -196,13 +233,21 @@ impl Validator<'_> {
         if let Some(p) = scenario.setting("CredentialType") {
             let v = p.value.text.trim();
             if !v.is_empty() && v != "username_password" && v != "api_key" {
-                d.warning(p.value.start(), format!("CredentialType \"{v}\" is neither username_password nor api_key"));
+                d.warning(
+                    p.value.start(),
+                    format!("CredentialType \"{v}\" is neither username_password nor api_key"),
+                );
             }
         }
         if let Some(p) = scenario.setting("TokenRefreshInterval") {
             let v = p.value.text.trim();
             if !v.is_empty() && v.parse::<u32>().is_err() {
-                d.error(p.value.start(), format!("TokenRefreshInterval \"{v}\" must be a whole number of minutes (0 = never)"));
+                d.error(
+                    p.value.start(),
+                    format!(
+                        "TokenRefreshInterval \"{v}\" must be a whole number of minutes (0 = never)"
+                    ),
+                );
             }
         }
         for (name, what) in [
@@ -228,12 +273,18 @@ impl Validator<'_> {
                 None | Some("string") | Some("password") => {}
                 Some("list") => {
                     if p.value.text.trim().is_empty() {
-                        d.warning(p.offset, format!("list field {} has no options (Value=\"a,b\")", p.name));
+                        d.warning(
+                            p.offset,
+                            format!("list field {} has no options (Value=\"a,b\")", p.name),
+                        );
                     }
                 }
                 Some(other) => d.warning(
                     p.offset,
-                    format!("field {} has Editor \"{other}\"; expected string, password or list", p.name),
+                    format!(
+                        "field {} has Editor \"{other}\"; expected string, password or list",
+                        p.name
+                    ),
                 ),
             }
             if !is_identifier(&p.name) {
@@ -246,11 +297,20 @@ impl Validator<'_> {
         for p in scenario.group("PopulateTemplateString") {
             if let Some(k) = &p.kind {
                 if !k.eq_ignore_ascii_case("header") {
-                    d.warning(p.offset, format!("PopulateTemplateString {} has Type \"{k}\"; only Header is supported", p.name));
+                    d.warning(
+                        p.offset,
+                        format!(
+                            "PopulateTemplateString {} has Type \"{k}\"; only Header is supported",
+                            p.name
+                        ),
+                    );
                 }
             }
             if !is_header_name(&p.name) {
-                d.error(p.offset, format!("\"{}\" is not a valid HTTP header name", p.name));
+                d.error(
+                    p.offset,
+                    format!("\"{}\" is not a valid HTTP header name", p.name),
+                );
             }
             // Headers are rendered with each scenario's own variables, so they are not checked
             // against one scenario's names.
@@ -270,11 +330,19 @@ impl Validator<'_> {
             }
         }
         match scenario.id {
-            ScenarioId::SyncContactAuto | ScenarioId::SearchContact => self.check_contact_scenario(scenario, &scope, d),
+            ScenarioId::SyncContactAuto | ScenarioId::SearchContact => {
+                self.check_contact_scenario(scenario, &scope, d)
+            }
             ScenarioId::UserAssociation => {
                 for r in &scenario.requests {
                     if r.output("UserUniqueId").is_none() {
-                        d.error(r.offset, format!("UserAssociation request {} needs an output UserUniqueId", r.name));
+                        d.error(
+                            r.offset,
+                            format!(
+                                "UserAssociation request {} needs an output UserUniqueId",
+                                r.name
+                            ),
+                        );
                     }
                     if r.output("Email").is_none() {
                         d.warning(r.offset, format!("UserAssociation request {} has no Email output: users cannot be associated automatically", r.name));
@@ -284,16 +352,26 @@ impl Validator<'_> {
             _ => {}
         }
         if scenario.requests.is_empty() && !matches!(scenario.id, ScenarioId::Other(_)) {
-            d.warning(scenario.offset, format!("scenario {} has no requests", scenario.id));
+            d.warning(
+                scenario.offset,
+                format!("scenario {} has no requests", scenario.id),
+            );
         }
         for request in &scenario.requests {
             self.check_request(scenario, request, &scope, d);
             // Later requests see this one's outputs.
-            scope.names.extend(request.outputs.iter().map(|o| o.name.clone()));
+            scope
+                .names
+                .extend(request.outputs.iter().map(|o| o.name.clone()));
         }
     }
 
-    fn check_contact_scenario(&mut self, scenario: &Scenario, scope: &Scope<'_>, d: &mut Diagnostics<'_>) {
+    fn check_contact_scenario(
+        &mut self,
+        scenario: &Scenario,
+        scope: &Scope<'_>,
+        d: &mut Diagnostics<'_>,
+    ) {
         let url_type = scenario.setting("ContactUrlType");
         let kind = match url_type {
             None => None,
@@ -314,7 +392,9 @@ impl Validator<'_> {
             names: scope.names.clone(),
         };
         for r in &scenario.requests {
-            popup_scope.names.extend(r.outputs.iter().map(|o| o.name.clone()));
+            popup_scope
+                .names
+                .extend(r.outputs.iter().map(|o| o.name.clone()));
         }
         match kind {
             Some(ContactUrlType::SpecifyUrlFormat) => match scenario.setting("URLFormat") {
@@ -337,24 +417,41 @@ impl Validator<'_> {
             None => {}
         }
         if scenario.id == ScenarioId::SyncContactAuto {
-            let any_phone_enabled = PHONE_FIELDS.iter().any(|f| contact_field_enabled(scenario, f));
+            let any_phone_enabled = PHONE_FIELDS
+                .iter()
+                .any(|f| contact_field_enabled(scenario, f));
             if !any_phone_enabled {
                 d.error(scenario.offset, "SyncContactAuto must enable at least one phone number (e.g. BusinessNumberEnable=1)");
             }
         }
         for r in &scenario.requests {
-            let mut names: BTreeSet<&str> = r.outputs.iter().filter(|o| !o.path.text.trim().is_empty()).map(|o| o.name.as_str()).collect();
+            let mut names: BTreeSet<&str> = r
+                .outputs
+                .iter()
+                .filter(|o| !o.path.text.trim().is_empty())
+                .map(|o| o.name.as_str())
+                .collect();
             let mut next = r.next.as_ref().map(|(n, _)| n.clone());
             let mut hops = 0;
             while let (Some(name), true) = (next.take(), hops < 16) {
                 hops += 1;
                 if let Some(c) = self.template.common_request(&name) {
-                    names.extend(c.outputs.iter().filter(|o| !o.path.text.trim().is_empty()).map(|o| o.name.as_str()));
+                    names.extend(
+                        c.outputs
+                            .iter()
+                            .filter(|o| !o.path.text.trim().is_empty())
+                            .map(|o| o.name.as_str()),
+                    );
                     next = c.next.as_ref().map(|(n, _)| n.clone());
                 }
             }
-            let missing: Vec<&str> = ["ContactsId", "FirstName"].into_iter().filter(|f| !names.contains(f)).collect();
-            let has_phone = PHONE_FIELDS.iter().any(|f| names.contains(f) && contact_field_enabled(scenario, f));
+            let missing: Vec<&str> = ["ContactsId", "FirstName"]
+                .into_iter()
+                .filter(|f| !names.contains(f))
+                .collect();
+            let has_phone = PHONE_FIELDS
+                .iter()
+                .any(|f| names.contains(f) && contact_field_enabled(scenario, f));
             let severity_error = scenario.id == ScenarioId::SyncContactAuto;
             let mut report = |msg: String| {
                 if severity_error {
@@ -382,14 +479,26 @@ impl Validator<'_> {
         }
     }
 
-    fn check_request(&mut self, scenario: &Scenario, request: &Request, scope: &Scope<'_>, d: &mut Diagnostics<'_>) {
+    fn check_request(
+        &mut self,
+        scenario: &Scenario,
+        request: &Request,
+        scope: &Scope<'_>,
+        d: &mut Diagnostics<'_>,
+    ) {
         let what = format!("URLFormat of request {}", request.name);
         self.text(&request.url_format, &what, Some(scope), d);
         check_url_prefix(&request.url_format, &what, d);
         let mut outputs = BTreeSet::new();
         for o in &request.outputs {
             if !outputs.insert(o.name.as_str()) {
-                d.warning(o.offset, format!("output {} appears twice in request {}", o.name, request.name));
+                d.warning(
+                    o.offset,
+                    format!(
+                        "output {} appears twice in request {}",
+                        o.name, request.name
+                    ),
+                );
             }
             if !o.path.text.is_empty() {
                 check_path(&o.path, &format!("output {}", o.name), d);
@@ -405,14 +514,19 @@ impl Validator<'_> {
         }
         let mut body_params = 0;
         for p in &request.parameters {
-            let Some(kind) = p.request_kind() else { continue };
+            let Some(kind) = p.request_kind() else {
+                continue;
+            };
             let text = p.template().clone();
             let what = format!("{} parameter {}", p.kind.as_deref().unwrap_or(""), p.name);
             let compiled = self.text(&text, &what, Some(scope), d);
             match kind {
                 ParameterKind::Header | ParameterKind::Md5 => {
                     if !is_header_name(&p.name) {
-                        d.error(p.offset, format!("\"{}\" is not a valid HTTP header name", p.name));
+                        d.error(
+                            p.offset,
+                            format!("\"{}\" is not a valid HTTP header name", p.name),
+                        );
                     }
                 }
                 ParameterKind::Path => {
@@ -441,7 +555,13 @@ impl Validator<'_> {
             );
         }
         if body_params > 0 && matches!(request.method.as_str(), "GET" | "HEAD") {
-            d.warning(request.offset, format!("request {} sends a body with {}", request.name, request.method));
+            d.warning(
+                request.offset,
+                format!(
+                    "request {} sends a body with {}",
+                    request.name, request.method
+                ),
+            );
         }
         let _ = scenario;
     }
@@ -461,7 +581,12 @@ fn check_json_body(template: &Template, text: &Located, funcs: &Funcs, d: &mut D
     let mut sink = ContextSink::new(&mut out, OutputContext::Json);
     let data = serde_json::Value::Object(sample);
     if template
-        .execute(&data, funcs, &callbox_gotmpl::ExecOptions::default(), &mut sink)
+        .execute(
+            &data,
+            funcs,
+            &callbox_gotmpl::ExecOptions::default(),
+            &mut sink,
+        )
         .is_ok()
     {
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&out) {
@@ -496,7 +621,10 @@ fn check_url_prefix(url: &Located, what: &str, d: &mut Diagnostics<'_>) {
     if !ok {
         d.error(
             url.start(),
-            format!("{what} must be an http:// or https:// URL, not \"{}\"", truncate(text, 60)),
+            format!(
+                "{what} must be an http:// or https:// URL, not \"{}\"",
+                truncate(text, 60)
+            ),
         );
     }
 }
@@ -519,5 +647,6 @@ fn is_identifier(s: &str) -> bool {
 
 fn is_header_name(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

@@ -1,8 +1,8 @@
 //! A small element tree over quick-xml that remembers where everything came from, so that
 //! every problem in a template can be reported with its line and column.
 
-use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
 
 use crate::diagnostic::Diagnostics;
 
@@ -124,7 +124,10 @@ pub fn parse(source: &str, diagnostics: &mut Diagnostics<'_>) -> Option<Element>
             Event::Start(start) => {
                 let element = open_element(source, &start, event_start, diagnostics);
                 if root.is_some() && stack.is_empty() {
-                    diagnostics.error(event_start, "a template has one root element; this one comes after it");
+                    diagnostics.error(
+                        event_start,
+                        "a template has one root element; this one comes after it",
+                    );
                 }
                 stack.push(element);
             }
@@ -193,7 +196,10 @@ pub fn parse(source: &str, diagnostics: &mut Diagnostics<'_>) -> Option<Element>
         return None;
     }
     if root.is_none() {
-        diagnostics.error(source.len(), "the file has no XML element (an empty or non-XML file?)");
+        diagnostics.error(
+            source.len(),
+            "the file has no XML element (an empty or non-XML file?)",
+        );
     }
     root
 }
@@ -210,7 +216,10 @@ fn close_element(
     } else if root.is_none() {
         *root = Some(element);
     } else {
-        diagnostics.error(at, "a template has one root element; this one comes after it");
+        diagnostics.error(
+            at,
+            "a template has one root element; this one comes after it",
+        );
     }
 }
 
@@ -244,7 +253,9 @@ fn open_element(
                 let name = attribute.key.0.to_string();
                 let key_offset = slice_of(source, attribute.key.0).map_or(offset, |(o, _)| o);
                 let (raw_offset, raw) = match &attribute.value {
-                    std::borrow::Cow::Borrowed(b) => slice_of(source, b).unwrap_or((key_offset, "")),
+                    std::borrow::Cow::Borrowed(b) => {
+                        slice_of(source, b).unwrap_or((key_offset, ""))
+                    }
                     std::borrow::Cow::Owned(_) => (key_offset, ""),
                 };
                 let mut value = Located::default();
@@ -269,7 +280,9 @@ fn open_element(
                             .chars()
                             .take_while(|c| !c.is_whitespace() && *c != '=')
                             .collect();
-                        format!("attribute {name} is given twice (XML allows each attribute once per element)")
+                        format!(
+                            "attribute {name} is given twice (XML allows each attribute once per element)"
+                        )
                     }
                     other => format!("malformed attribute: {other}"),
                 };
@@ -314,17 +327,27 @@ fn append_decoded(
                 into.text.push_str(&raw[copied..i]);
                 let rest = &raw[i + 1..];
                 let name_len = rest
-                    .find(|c: char| !(c.is_alphanumeric() || c == '#' || c == '_' || c == '-' || c == '.'))
+                    .find(|c: char| {
+                        !(c.is_alphanumeric() || c == '#' || c == '_' || c == '-' || c == '.')
+                    })
                     .unwrap_or(rest.len());
                 let terminated = rest.as_bytes().get(name_len) == Some(&b';');
-                let resolved = if terminated { resolve_entity(&rest[..name_len]) } else { None };
+                let resolved = if terminated {
+                    resolve_entity(&rest[..name_len])
+                } else {
+                    None
+                };
                 match resolved {
                     Some(c) => {
                         into.text.push(c);
                         i += name_len + 2;
                     }
                     None => {
-                        let what = if in_attribute { "attribute value" } else { "text" };
+                        let what = if in_attribute {
+                            "attribute value"
+                        } else {
+                            "text"
+                        };
                         if terminated {
                             diagnostics.error(
                                 offset + i,
@@ -347,7 +370,10 @@ fn append_decoded(
                 into.map.checkpoint(into.text.len(), offset + i);
             }
             b'<' if in_attribute => {
-                diagnostics.error(offset + i, "unescaped '<' in attribute value: write it as &lt;");
+                diagnostics.error(
+                    offset + i,
+                    "unescaped '<' in attribute value: write it as &lt;",
+                );
                 i += 1;
             }
             b'\r' if bytes.get(i + 1) == Some(&b'\n') => {
@@ -373,7 +399,10 @@ fn resolve_entity(name: &str) -> Option<char> {
         "apos" => Some('\''),
         _ => {
             let number = name.strip_prefix('#')?;
-            let code = if let Some(hex) = number.strip_prefix('x').or_else(|| number.strip_prefix('X')) {
+            let code = if let Some(hex) = number
+                .strip_prefix('x')
+                .or_else(|| number.strip_prefix('X'))
+            {
                 u32::from_str_radix(hex, 16).ok()?
             } else {
                 number.parse::<u32>().ok()?
@@ -395,8 +424,12 @@ fn describe_xml_error(err: &quick_xml::Error, stack: &[Element]) -> String {
         | Error::Syntax(SyntaxError::UnclosedSingleQuotedAttributeValue) => {
             "an attribute value is not closed (missing quote)".to_string()
         }
-        Error::Syntax(SyntaxError::UnclosedComment) => "a comment is not closed (missing '-->')".to_string(),
-        Error::Syntax(SyntaxError::UnclosedCData) => "a CDATA section is not closed (missing ']]>')".to_string(),
+        Error::Syntax(SyntaxError::UnclosedComment) => {
+            "a comment is not closed (missing '-->')".to_string()
+        }
+        Error::Syntax(SyntaxError::UnclosedCData) => {
+            "a CDATA section is not closed (missing ']]>')".to_string()
+        }
         Error::Syntax(other) => format!("malformed XML: {other}"),
         Error::IllFormed(IllFormedError::MismatchedEndTag { expected, found }) => {
             format!("closing tag </{found}> does not match the open <{expected}>")
@@ -446,7 +479,11 @@ mod tests {
         assert_eq!(diags.len(), 1);
         assert_eq!(diags[0].position.line, 2);
         assert_eq!(diags[0].position.column, 19);
-        assert!(diags[0].message.contains("unescaped '&'"), "{}", diags[0].message);
+        assert!(
+            diags[0].message.contains("unescaped '&'"),
+            "{}",
+            diags[0].message
+        );
         // the value still decodes, keeping the '&'
         assert_eq!(root.unwrap().value("u"), Some("https://x?a=1&b=2"));
     }
@@ -457,7 +494,11 @@ mod tests {
         assert_eq!(diags.len(), 1, "{diags:?}");
         assert!(diags[0].message.contains("</a>"), "{}", diags[0].message);
         let (_, diags) = tree("<a>\n  <b>");
-        assert!(diags[0].message.contains("never closed"), "{}", diags[0].message);
+        assert!(
+            diags[0].message.contains("never closed"),
+            "{}",
+            diags[0].message
+        );
     }
 
     #[test]

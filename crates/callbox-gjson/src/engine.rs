@@ -501,11 +501,13 @@ fn bytes_to_string(v: Vec<u8>) -> String {
 
 /// Containers smaller than this are scanned raw rather than memoized
 /// (unless a level exists already).
-const SMALL: usize = if cfg!(feature = "test-small-levels") {
-    0
-} else {
-    256
-};
+const SMALL: usize = 256;
+
+/// Whether a container of (at most) `len` bytes counts as small.
+#[inline]
+fn is_small(len: usize) -> bool {
+    !cfg!(feature = "test-small-levels") && len < SMALL
+}
 
 /// gjson `parseObject(c, i, path)`. `hint` bounds the size of the object
 /// (0: unknown).
@@ -569,7 +571,7 @@ fn descend<'t, 'p>(
 /// memoized level.
 #[inline]
 fn use_level(w: &Win<'_>, open: usize, hint: usize) -> bool {
-    hint == 0 || hint >= SMALL || w.cache.find(w.abs(open)).is_some()
+    hint == 0 || !is_small(hint) || w.cache.find(w.abs(open)).is_some()
 }
 
 /// gjson `parseObject`'s handling of the value of a member whose key
@@ -1159,7 +1161,7 @@ fn fast_plain_key<'t>(env: &Env<'_>, v: &Value<'t>, key: &str) -> Option<Value<'
     let open = w.abs(0);
     let slot = match cache.find(open) {
         Some(s) => s,
-        None if raw.len() < SMALL => return Some(raw_plain_key(raw, key)),
+        None if is_small(raw.len()) => return Some(raw_plain_key(raw, key)),
         None => cache.slot(open),
     };
     let kb = key.as_bytes();

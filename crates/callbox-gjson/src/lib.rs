@@ -109,7 +109,7 @@ mod value;
 pub use engine::MAX_DEPTH;
 pub use modifiers::MODIFIERS;
 pub use valid::valid;
-pub use validate::{PathError, validate_path};
+pub use validate::{PathError, PathErrorKind, validate_path};
 pub use value::{Kind, Value};
 
 use cache::DocCache;

@@ -2,7 +2,7 @@
 
 use crate::modifiers::is_modifier;
 
-/// A syntax error found by [`crate::validate_path`].
+/// A problem found by [`crate::validate_path`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} at offset {offset}")]
 pub struct PathError {
@@ -10,12 +10,25 @@ pub struct PathError {
     pub offset: usize,
     /// What is wrong.
     pub message: String,
+    /// What kind of problem it is.
+    pub kind: PathErrorKind,
+}
+
+/// How serious a [`PathError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathErrorKind {
+    /// The path is malformed (unbalanced brackets, an unterminated string, a dangling escape).
+    Syntax,
+    /// `@name` names no modifier. gjson then reads it as the key `@name`, so the path works,
+    /// but it is most likely a misspelt modifier. Reported only when there is no syntax error.
+    UnknownModifier,
 }
 
 fn err(offset: usize, message: impl Into<String>) -> Result<(), PathError> {
     Err(PathError {
         offset,
         message: message.into(),
+        kind: PathErrorKind::Syntax,
     })
 }
 
@@ -48,6 +61,8 @@ pub fn validate_path(path: &str) -> Result<(), PathError> {
     // whether the previous byte opened a literal (`!`) or modifier arguments
     // (`@name:`), where a `"` starts a string even outside brackets
     let mut string_ok = false;
+    // the first `@name` that is no modifier (gjson reads it as a key)
+    let mut unknown: Option<(usize, String)> = None;
     while i < b.len() {
         let c = b[i];
         let component = at_component;
@@ -71,7 +86,11 @@ pub fn validate_path(path: &str) -> Result<(), PathError> {
                 }
                 let name = path.get(start..j).unwrap_or("");
                 if !is_modifier(name) {
-                    return err(i, format!("unknown modifier '@{name}'"));
+                    if unknown.is_none() {
+                        unknown = Some((i, name.to_string()));
+                    }
+                    i = j;
+                    continue;
                 }
                 if j < b.len() && b[j] == b':' {
                     // arguments follow
@@ -132,7 +151,16 @@ pub fn validate_path(path: &str) -> Result<(), PathError> {
     if let Some(&(open, at)) = stack.last() {
         return err(at, format!("unclosed '{}'", open as char));
     }
-    Ok(())
+    match unknown {
+        None => Ok(()),
+        Some((offset, name)) => Err(PathError {
+            offset,
+            message: format!(
+                "unknown modifier '@{name}' (read as the key \"@{name}\"; write \\@{name} if that is meant)"
+            ),
+            kind: PathErrorKind::UnknownModifier,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +206,18 @@ mod tests {
         for (p, off) in cases {
             let e = validate_path(p).expect_err(p);
             assert_eq!(e.offset, *off, "{p}: {e}");
+            let unknown = p.contains("@nope");
+            assert_eq!(
+                e.kind == PathErrorKind::UnknownModifier,
+                unknown,
+                "{p}: {e:?}"
+            );
         }
+    }
+
+    #[test]
+    fn a_syntax_error_wins_over_an_unknown_modifier() {
+        let e = validate_path("@nope.a.#(b").unwrap_err();
+        assert_eq!((e.kind, e.offset), (PathErrorKind::Syntax, 9));
     }
 }

@@ -123,7 +123,7 @@ fn short_name() -> impl Strategy<Value = String> {
 fn records() -> impl Strategy<Value = String> {
     let rec = (
         0u32..50,
-        "[a-c]{0,3}",
+        short_name(),
         prop::option::of(0i64..5),
         prop::bool::ANY,
     )

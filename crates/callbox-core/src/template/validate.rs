@@ -600,10 +600,15 @@ fn check_json_body(template: &Template, text: &Located, funcs: &Funcs, d: &mut D
 
 fn check_path(path: &Located, what: &str, d: &mut Diagnostics<'_>) {
     if let Err(e) = callbox_gjson::validate_path(&path.text) {
-        d.error(
-            path.file_offset(e.offset),
-            format!("GJSON path error in {what}: {}", e.message),
-        );
+        let at = path.file_offset(e.offset);
+        match e.kind {
+            callbox_gjson::PathErrorKind::Syntax => {
+                d.error(at, format!("GJSON path error in {what}: {}", e.message))
+            }
+            callbox_gjson::PathErrorKind::UnknownModifier => {
+                d.warning(at, format!("GJSON path in {what}: {}", e.message))
+            }
+        }
     }
 }
 

@@ -362,37 +362,38 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         };
-        let list: Vec<Value> = requests
-            .iter()
-            .map(|r| {
-                let mut o = Map::new();
-                o.insert("scenario".into(), r.scenario.clone().into());
-                o.insert("name".into(), r.name.clone().into());
-                match &r.request {
-                    None => {
-                        o.insert("skipped".into(), true.into());
-                    }
-                    Some(http) => {
-                        o.insert("method".into(), http.method.clone().into());
-                        o.insert("url".into(), masker.mask(&http.url).into());
-                        let headers: Map<String, Value> = http
-                            .headers
-                            .iter()
-                            .map(|(n, v)| (n.clone(), Value::String(masker.mask_header(n, v))))
-                            .collect();
-                        o.insert("headers".into(), Value::Object(headers));
-                        o.insert(
-                            "body".into(),
-                            http.body
-                                .as_ref()
-                                .map_or(Value::Null, |b| Value::String(masker.mask(b))),
-                        );
-                    }
-                }
-                Value::Object(o)
-            })
-            .collect();
-        let out = serde_json::json!({"scenario": scenario.to_string(), "dry_run": true, "requests": list});
+        let out = DryRunOutput {
+            scenario: scenario.to_string(),
+            dry_run: true,
+            requests: requests
+                .iter()
+                .map(|r| match &r.request {
+                    None => DryRunEntry {
+                        scenario: r.scenario.clone(),
+                        name: r.name.clone(),
+                        skipped: Some(true),
+                        method: None,
+                        url: None,
+                        headers: None,
+                        body: None,
+                    },
+                    Some(http) => DryRunEntry {
+                        scenario: r.scenario.clone(),
+                        name: r.name.clone(),
+                        skipped: None,
+                        method: Some(http.method.clone()),
+                        url: Some(masker.mask(&http.url)),
+                        headers: Some(
+                            http.headers
+                                .iter()
+                                .map(|(n, v)| (n.clone(), masker.mask_header(n, v)))
+                                .collect(),
+                        ),
+                        body: Some(http.body.as_ref().map(|b| masker.mask(b))),
+                    },
+                })
+                .collect(),
+        };
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -414,53 +415,45 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let outcome = &report.outcome;
-    let requests: Vec<Value> = outcome
-        .requests
-        .iter()
-        .map(|r| {
-            let mut o = serde_json::json!({
-                "name": r.name,
-                "method": r.method,
-                "url": masker.mask(&r.url),
-                "status": r.status,
-            });
-            if r.scenario != outcome.scenario {
-                o["scenario"] = r.scenario.clone().into();
-            }
-            if r.skipped {
-                o["skipped"] = true.into();
-            }
-            o
-        })
-        .collect();
-    let contacts: Vec<Value> = outcome
-        .contacts
-        .iter()
-        .map(|c| {
-            Value::Object(
-                c.fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), mask_value(&masker, v)))
-                    .collect(),
-            )
-        })
-        .collect();
-    let outputs: Map<String, Value> = outcome
-        .outputs
-        .iter()
-        .map(|(k, v)| (k.clone(), mask_value(&masker, v)))
-        .collect();
-    let mut out = serde_json::json!({
-        "scenario": outcome.scenario,
-        "requests": requests,
-        "outputs": outputs,
-    });
-    if matches!(
-        scenario,
-        ScenarioId::SyncContactAuto | ScenarioId::SearchContact
-    ) {
-        out["contacts"] = Value::Array(contacts);
-    }
+    let out = RunOutput {
+        scenario: outcome.scenario.clone(),
+        requests: outcome
+            .requests
+            .iter()
+            .map(|r| RunRequest {
+                name: r.name.clone(),
+                scenario: (r.scenario != outcome.scenario).then(|| r.scenario.clone()),
+                method: r.method.clone(),
+                url: masker.mask(&r.url),
+                status: r.status,
+                skipped: r.skipped.then_some(true),
+            })
+            .collect(),
+        outputs: outcome
+            .outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), mask_value(&masker, v)))
+            .collect(),
+        contacts: matches!(
+            scenario,
+            ScenarioId::SyncContactAuto | ScenarioId::SearchContact
+        )
+        .then(|| {
+            outcome
+                .contacts
+                .iter()
+                .map(|c| {
+                    // Fields in the template's order, then the type and the popup URL.
+                    let mut names: Vec<&String> = c.fields.keys().collect();
+                    names.sort_by_key(|n| field_rank(n));
+                    names
+                        .into_iter()
+                        .map(|n| (n.clone(), mask_value(&masker, &c.fields[n.as_str()])))
+                        .collect()
+                })
+                .collect()
+        }),
+    };
     println!("{}", serde_json::to_string_pretty(&out)?);
     match &report.error {
         None => Ok(ExitCode::SUCCESS),
@@ -469,6 +462,84 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// Where a contact field goes in output: the template's field order, then the rest.
+fn field_rank(name: &str) -> usize {
+    callbox_core::template::CONTACT_FIELDS
+        .iter()
+        .position(|f| *f == name)
+        .unwrap_or(match name {
+            "ContactSyncType" => 100,
+            "ContactUrl" => 101,
+            _ => 102,
+        })
+}
+
+/// A JSON object whose keys keep the order they were pushed in.
+struct Ordered<V>(Vec<(String, V)>);
+
+impl<V> FromIterator<(String, V)> for Ordered<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        Ordered(iter.into_iter().collect())
+    }
+}
+
+impl<V: serde::Serialize> serde::Serialize for Ordered<V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// `template run` output, fields in the documented order.
+#[derive(serde::Serialize)]
+struct RunOutput {
+    scenario: String,
+    requests: Vec<RunRequest>,
+    outputs: Ordered<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contacts: Option<Vec<Ordered<Value>>>,
+}
+
+#[derive(serde::Serialize)]
+struct RunRequest {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scenario: Option<String>,
+    method: String,
+    url: String,
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<bool>,
+}
+
+/// `template run --dry-run` output.
+#[derive(serde::Serialize)]
+struct DryRunOutput {
+    scenario: String,
+    dry_run: bool,
+    requests: Vec<DryRunEntry>,
+}
+
+#[derive(serde::Serialize)]
+struct DryRunEntry {
+    scenario: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<Ordered<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<Option<String>>,
 }
 
 fn mask_value(masker: &Masker, v: &Value) -> Value {

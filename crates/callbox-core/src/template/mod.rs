@@ -41,7 +41,10 @@ impl std::fmt::Debug for Integration {
 /// What [`parse`] found: the template (when it could be built) and every problem.
 #[derive(Debug)]
 pub struct Parsed {
-    /// The integration, unless an error makes it unusable.
+    /// The template model whenever the XML could be read, errors or not (so an editor can
+    /// still show its scenarios and fields next to the problems).
+    pub template: Option<IntegrationTemplate>,
+    /// The runnable integration, unless an error makes it unusable.
     pub integration: Option<Integration>,
     /// Every problem, errors and warnings, in file order.
     pub diagnostics: Vec<Diagnostic>,
@@ -62,6 +65,7 @@ pub fn parse(source: &str) -> Parsed {
     let mut diagnostics = Diagnostics::new(source);
     let Some(root) = xml::parse(source, &mut diagnostics) else {
         return Parsed {
+            template: None,
             integration: None,
             diagnostics: diagnostics.into_sorted(),
         };
@@ -73,7 +77,7 @@ pub fn parse(source: &str) -> Parsed {
     let has_errors = diagnostics.iter().any(|d| d.severity == Severity::Error);
     let integration = (!has_errors).then(|| Integration {
         auth: template.auth(),
-        template,
+        template: template.clone(),
         compiled,
         funcs,
         source: Arc::from(source),
@@ -81,6 +85,7 @@ pub fn parse(source: &str) -> Parsed {
         lines: Arc::new(LineIndex::new(source)),
     });
     Parsed {
+        template: Some(template),
         integration,
         diagnostics,
     }

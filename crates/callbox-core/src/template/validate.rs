@@ -358,7 +358,7 @@ impl Validator<'_> {
             );
         }
         for request in &scenario.requests {
-            self.check_request(scenario, request, &scope, d);
+            self.check_request(request, &scope, d);
             // Later requests see this one's outputs.
             scope
                 .names
@@ -479,13 +479,7 @@ impl Validator<'_> {
         }
     }
 
-    fn check_request(
-        &mut self,
-        scenario: &Scenario,
-        request: &Request,
-        scope: &Scope<'_>,
-        d: &mut Diagnostics<'_>,
-    ) {
+    fn check_request(&mut self, request: &Request, scope: &Scope<'_>, d: &mut Diagnostics<'_>) {
         let what = format!("URLFormat of request {}", request.name);
         self.text(&request.url_format, &what, Some(scope), d);
         check_url_prefix(&request.url_format, &what, d);
@@ -563,7 +557,6 @@ impl Validator<'_> {
                 ),
             );
         }
-        let _ = scenario;
     }
 }
 

@@ -13,6 +13,8 @@
 //! | form body | as a URL query value |
 //! | header value | CR, LF and NUL become spaces |
 //! | plain text (Subject, Description) | verbatim |
+//! | GJSON path, inside `"…"` | `"` and `\` are backslash-escaped |
+//! | GJSON path, elsewhere | every GJSON operator character is backslash-escaped (one key) |
 //!
 //! An action whose pipeline ends with an escaping function (`UrlEncode`, `urlquery`) keeps its
 //! output in URL contexts, so templates that already escape keep working.
@@ -33,6 +35,8 @@ pub enum OutputContext {
     Header,
     /// Text used as a variable later (Subject, Description) or a non-JSON body.
     Plain,
+    /// A GJSON output path with `{{…}}` in it: values cannot change the path's structure.
+    Path,
 }
 
 /// Renders a template into a `String`, escaping each action for `context`.
@@ -55,6 +59,9 @@ enum State {
     Form,
     Header,
     Plain,
+    PathOutside,
+    PathString,
+    PathStringEscape,
 }
 
 impl<'a> ContextSink<'a> {
@@ -66,6 +73,7 @@ impl<'a> ContextSink<'a> {
             OutputContext::Form => State::Form,
             OutputContext::Header => State::Header,
             OutputContext::Plain => State::Plain,
+            OutputContext::Path => State::PathOutside,
         };
         let mut sink = ContextSink { out, state };
         let existing = std::mem::take(sink.out);
@@ -90,6 +98,10 @@ impl<'a> ContextSink<'a> {
                 (State::JsonString, b'"') => State::JsonOutside,
                 (State::JsonString, b'\\') => State::JsonStringEscape,
                 (State::JsonStringEscape, _) => State::JsonString,
+                (State::PathOutside, b'"') => State::PathString,
+                (State::PathString, b'"') => State::PathOutside,
+                (State::PathString, b'\\') => State::PathStringEscape,
+                (State::PathStringEscape, _) => State::PathString,
                 (s, _) => s,
             };
         }
@@ -160,6 +172,46 @@ impl<'a> ContextSink<'a> {
                 }));
             }
             State::Plain => self.out.push_str(value),
+            State::PathString | State::PathStringEscape => {
+                // Inside a "…" query value only `"` and `\` are special.
+                for c in value.chars() {
+                    if matches!(c, '"' | '\\') {
+                        self.out.push('\\');
+                    }
+                    self.out.push(c);
+                }
+            }
+            State::PathOutside => {
+                // A key: every GJSON operator character is escaped, so the value is one key.
+                for c in value.chars() {
+                    if matches!(
+                        c,
+                        '.' | '|'
+                            | '#'
+                            | '@'
+                            | '*'
+                            | '?'
+                            | '\\'
+                            | '('
+                            | ')'
+                            | '['
+                            | ']'
+                            | '{'
+                            | '}'
+                            | ','
+                            | '!'
+                            | '"'
+                            | '='
+                            | '<'
+                            | '>'
+                            | '%'
+                            | ':'
+                    ) {
+                        self.out.push('\\');
+                    }
+                    self.out.push(c);
+                }
+            }
         }
     }
 }
@@ -341,6 +393,28 @@ mod tests {
             r#"{"name":"Bob \"the\" \\ hacker\n","n":301,"x":"1,\"admin\":true","e":null}"#
         );
         serde_json::from_str::<serde_json::Value>(&body).unwrap();
+    }
+
+    #[test]
+    fn path_values_stay_one_literal_or_one_key() {
+        assert_eq!(
+            render(
+                OutputContext::Path,
+                &[
+                    ("d.#(phone==\"", false),
+                    ("+1\" || x==\"", true),
+                    ("\")#.s", false)
+                ]
+            ),
+            r#"d.#(phone=="+1\" || x==\"")#.s"#
+        );
+        assert_eq!(
+            render(
+                OutputContext::Path,
+                &[("users.", false), ("a.b|c", true), (".id", false)]
+            ),
+            r"users.a\.b\|c.id"
+        );
     }
 
     #[test]

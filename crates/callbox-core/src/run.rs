@@ -387,10 +387,30 @@ impl<'i> ScenarioRun<'i> {
             });
         }
         let document = Document::new(&response.body);
+        // Paths with {{…}} (e.g. `data.#(phone=="{{.Phone}}")#.street`) are rendered over the
+        // request's variables first; only then are those variables needed.
+        let data = if request.outputs.iter().any(|o| o.path.text.contains("{{")) {
+            Some(Value::Object(self.data_for(&task)?))
+        } else {
+            None
+        };
         let mut values: Vec<(String, Extracted)> = Vec::new();
         for output in &request.outputs {
-            let extracted = extract(&document, &output.path.text);
-            values.push((output.name.clone(), extracted));
+            let rendered;
+            let path = match &data {
+                Some(data) if output.path.text.contains("{{") => {
+                    rendered = self
+                        .integration
+                        .render(&output.path, data, OutputContext::Path)
+                        .map_err(|source| RunError::Render {
+                            what: format!("the Path of output {}", output.name),
+                            source,
+                        })?;
+                    rendered.as_str()
+                }
+                _ => output.path.text.as_str(),
+            };
+            values.push((output.name.clone(), extract_first(&document, path)));
         }
         for (name, value) in &values {
             if let Some(json) = value.to_json() {
@@ -627,6 +647,58 @@ impl Extracted {
     }
 }
 
+/// Extracts with a path that may list alternatives separated by top-level commas
+/// (`a.phone,a.mobile`): the first that finds a non-empty value wins.
+fn extract_first(document: &Document<'_>, path: &str) -> Extracted {
+    let alternatives = split_alternatives(path);
+    if alternatives.len() == 1 {
+        return extract(document, path);
+    }
+    let mut first = Extracted::Missing;
+    for alternative in alternatives {
+        let value = extract(document, alternative.trim());
+        let empty = match &value {
+            Extracted::Missing => true,
+            Extracted::One(s) => s.is_empty(),
+            Extracted::Many(v) => v.iter().all(String::is_empty),
+        };
+        if !empty {
+            return value;
+        }
+        if first == Extracted::Missing {
+            first = value;
+        }
+    }
+    first
+}
+
+/// Splits a path at commas outside brackets and string literals.
+fn split_alternatives(path: &str) -> Vec<&str> {
+    if !path.contains(',') {
+        return vec![path];
+    }
+    let bytes = path.as_bytes();
+    let (mut depth, mut in_string, mut start, mut i) = (0usize, false, 0usize, 0usize);
+    let mut parts = Vec::new();
+    while i < bytes.len() {
+        match (in_string, bytes[i]) {
+            (_, b'\\') => i += 1,
+            (true, b'"') => in_string = false,
+            (false, b'"') => in_string = true,
+            (false, b'(' | b'[' | b'{') => depth += 1,
+            (false, b')' | b']' | b'}') => depth = depth.saturating_sub(1),
+            (false, b',') if depth == 0 => {
+                parts.push(&path[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push(path.get(start..).unwrap_or(""));
+    parts
+}
+
 fn extract(document: &Document<'_>, path: &str) -> Extracted {
     if path.trim().is_empty() {
         return Extracted::Missing;
@@ -800,6 +872,27 @@ mod tests {
         );
         assert_eq!(extract(&doc, "r.1.id"), Extracted::One("2".into()));
         assert_eq!(extract(&doc, "nope.#.id"), Extracted::Missing);
+    }
+
+    #[test]
+    fn comma_separated_alternatives_take_the_first_value_found() {
+        let doc = Document::new(r#"{"a":{"phone":"","mobile":"+1 555"},"l":[{"x":1},{"x":2}]}"#);
+        assert_eq!(
+            extract_first(&doc, "a.phone,a.mobile"),
+            Extracted::One("+1 555".into())
+        );
+        assert_eq!(
+            extract_first(&doc, "a.nope, a.mobile"),
+            Extracted::One("+1 555".into())
+        );
+        assert_eq!(
+            extract_first(&doc, "a.nope,a.phone"),
+            Extracted::One(String::new())
+        );
+        assert_eq!(
+            split_alternatives("l.#(x==\"a,b\").y,{a,b}"),
+            vec!["l.#(x==\"a,b\").y", "{a,b}"]
+        );
     }
 
     #[test]

@@ -165,3 +165,45 @@ fn render_errors_name_the_file_line_and_column() {
     assert!(err.starts_with("request r: t.xml:11:99: "), "{err}");
     assert!(err.contains("index out of range"), "{err}");
 }
+
+#[test]
+fn output_paths_may_use_variables_and_alternatives() {
+    use callbox_core::run::{HttpResponse, RunInput, ScenarioRun};
+    let source = r#"<Information Provider="crm" Name="T" AuthType="none"><Scenarios>
+<Scenario Id="SyncContactAuto" Type="REST"><Requests>
+<Request Name="people" URLFormat="https://x.example/people">
+<Outputs>
+<Output Name="ContactsId" Path="p.#(phone==&quot;{{.Phone}}&quot;)#.id"/>
+<Output Name="FirstName" Path="p.#(phone==&quot;{{.Phone}}&quot;)#.first"/>
+<Output Name="BusinessNumber" Path="p.#(phone==&quot;{{.Phone}}&quot;)#.phone"/>
+<Output Name="Street" Path="p.#(phone==&quot;{{.Phone}}&quot;)#.home.street,p.#(phone==&quot;{{.Phone}}&quot;)#.work.street"/>
+</Outputs></Request></Requests></Scenario>
+</Scenarios></Information>"#;
+    let parsed = template::parse(source);
+    assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+    let integration = parsed.integration.unwrap();
+    let mut vars = serde_json::Map::new();
+    // A hostile number cannot turn the query into another one.
+    vars.insert("Phone".into(), json!("+1 555\" || phone!=\""));
+    let mut run = ScenarioRun::new(
+        &integration,
+        &ScenarioId::SyncContactAuto,
+        RunInput {
+            vars,
+            ..RunInput::default()
+        },
+    )
+    .unwrap();
+    run.next_request().unwrap().unwrap();
+    run.handle_response(&HttpResponse {
+        status: 200,
+        body: r#"{"p":[{"id":"1","first":"Al","phone":"+1 555\" || phone!=\"","work":{"street":"Main St"}},{"id":"2","first":"Bo","phone":"+1 777"}]}"#.into(),
+    })
+    .unwrap();
+    assert!(run.next_request().unwrap().is_none());
+    run.finish().unwrap();
+    let outcome = run.into_outcome();
+    assert_eq!(outcome.contacts.len(), 1, "{:?}", outcome.contacts);
+    assert_eq!(outcome.contacts[0].get("FirstName"), "Al");
+    assert_eq!(outcome.contacts[0].get("Street"), "Main St");
+}

@@ -496,6 +496,14 @@ impl Validator<'_> {
             }
             if !o.path.text.is_empty() {
                 check_path(&o.path, &format!("output {}", o.name), d);
+                if o.path.text.contains("{{") {
+                    self.text(
+                        &o.path,
+                        &format!("the Path of output {}", o.name),
+                        Some(scope),
+                        d,
+                    );
+                }
             }
         }
         if let Some((next, offset)) = &request.next {

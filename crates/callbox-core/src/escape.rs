@@ -7,7 +7,7 @@
 //! |---|---|
 //! | URL, at its very start | verbatim: the template's base URL (e.g. `{{.crm_url}}/api`) |
 //! | URL host (after `scheme://`) | characters that would end or redirect the host (`/ ? # @ \` and spaces…) are percent-encoded |
-//! | URL path, query, fragment | everything but `A–Z a–z 0–9 - . _ ~` is percent-encoded, so a value is one path segment or one query value |
+//! | URL path, query, fragment | everything but `A–Z a–z 0–9 - . _ ~` is percent-encoded, so a value is one path segment or one query value (a resulting `.`/`..` segment is refused by [`crate::request::check_url`]) |
 //! | JSON, inside a string | JSON string escaping (`"` `\` and control characters) |
 //! | JSON, outside strings | kept when it is one JSON value (a number, `true`, `"quoted"`…); otherwise written as a JSON string; empty becomes `null` |
 //! | form body | as a URL query value |

@@ -298,9 +298,25 @@ impl Integration {
     }
 }
 
-/// Checks a rendered URL is absolute http(s) with a host.
+/// Checks a rendered URL is absolute http(s) with a host, and that its path has no `.` or
+/// `..` segment (URL parsers resolve those, so a value like `..` would change the path).
 pub fn check_url(url: &str) -> Result<(), String> {
     let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme
+        .find('/')
+        .map_or("", |i| &after_scheme[i..])
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    for segment in path.split('/') {
+        let lower = segment.to_ascii_lowercase().replace("%2e", ".");
+        if lower == "." || lower == ".." {
+            return Err(format!(
+                "its path has a \"{segment}\" segment, which would change the path"
+            ));
+        }
+    }
     match parsed.scheme() {
         "http" | "https" => {}
         other => return Err(format!("scheme {other} is not http or https")),

@@ -148,6 +148,20 @@ fn an_empty_url_skips_and_a_bad_url_is_an_error() {
         err.to_string().contains("is not a valid http(s) URL"),
         "{err}"
     );
+    // "." and ".." would be resolved away by any URL parser: refused, not sent elsewhere.
+    for dots in [".", ".."] {
+        let err = i
+            .build_request(&s.requests[0], &json!({"Id": dots}))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("segment, which would change the path"),
+            "{err}"
+        );
+    }
+    // An escaped look-alike stays a plain value.
+    let r = build(&i, 0, json!({"Id": "%2e%2E"})).unwrap();
+    assert_eq!(r.url, "https://x.example/%252e%252E");
 }
 
 #[test]

@@ -9,6 +9,8 @@ echo "== format" >&2
 cargo fmt --all -- --check
 echo "== lints" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== docs" >&2
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== tests" >&2
 cargo test --workspace --locked
 echo "== all tests passed" >&2

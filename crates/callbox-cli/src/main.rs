@@ -93,7 +93,7 @@ enum TemplateCommand {
         #[arg(long, default_value_t = 10 * 1024 * 1024)]
         max_response_bytes: usize,
         /// Send requests for origin FROM to origin TO instead (repeatable), e.g.
-        /// https://api.hubapi.com=http://127.0.0.1:8080 to try a template on a fake CRM.
+        /// `https://api.hubapi.com=http://127.0.0.1:8080` to try a template on a fake CRM.
         #[arg(long = "origin-override", value_name = "FROM=TO")]
         origin_overrides: Vec<String>,
     },

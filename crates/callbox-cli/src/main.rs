@@ -352,7 +352,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         only_request: args.request.clone(),
         fields,
         vars,
-        globals: None,
+        ..RunInput::default()
     };
     if args.dry_run {
         let requests = match callbox_engine::dry_run(&integration, &scenario, input) {

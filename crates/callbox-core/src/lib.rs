@@ -6,6 +6,7 @@
 //! [`request::HttpRequest`]s for a scenario and takes the responses → a
 //! [`run::RunOutcome`] with outputs and contacts.
 
+pub mod call;
 pub mod diagnostic;
 pub mod escape;
 pub mod functions;

@@ -30,6 +30,11 @@ pub struct RunInput {
     pub vars: Map<String, Value>,
     /// `GetGlobalInfo` outputs from an earlier run; `None` runs `GetGlobalInfo` first.
     pub globals: Option<Map<String, Value>>,
+    /// Requests of the scenario that already succeeded in an earlier attempt (by name): they
+    /// are not sent again, so a retried multi-request hook never repeats a write.
+    pub completed: Vec<String>,
+    /// The outputs those requests produced, as variables for the ones still to run.
+    pub earlier: Map<String, Value>,
 }
 
 /// A response to the request the run handed out.
@@ -37,8 +42,20 @@ pub struct RunInput {
 pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
+    /// Response headers (names lower-cased).
+    pub headers: Vec<(String, String)>,
     /// Response body (UTF-8, lossily decoded).
     pub body: String,
+}
+
+impl HttpResponse {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// One request the run made (or skipped).
@@ -159,6 +176,7 @@ pub struct ScenarioRun<'i> {
     /// Outputs of earlier requests of the scenario, as variables.
     earlier: Map<String, Value>,
     main_started: bool,
+    completed: Vec<String>,
     tasks: VecDeque<Task>,
     pending: Option<Task>,
     outcome: RunOutcome,
@@ -209,9 +227,10 @@ impl<'i> ScenarioRun<'i> {
                 scenario: scenario.id.to_string(),
                 ..RunOutcome::default()
             },
+            earlier: input.earlier.clone(),
+            completed: input.completed.clone(),
             input,
             globals,
-            earlier: Map::new(),
             main_started: false,
             tasks,
             pending: None,
@@ -273,6 +292,7 @@ impl<'i> ScenarioRun<'i> {
                 .only_request
                 .as_deref()
                 .is_some_and(|n| n != r.name)
+                || self.input.completed.contains(&r.name)
             {
                 continue;
             }
@@ -368,6 +388,25 @@ impl<'i> ScenarioRun<'i> {
         }
     }
 
+    /// Builds the pending request again after `fields` changed (e.g. a refreshed
+    /// `AccessToken`), to send it once more.
+    pub fn rebuild_pending(&mut self, fields: Map<String, Value>) -> Result<HttpRequest, RunError> {
+        self.input.fields.extend(fields);
+        let task = self.pending.clone().ok_or(RunError::NoPendingRequest)?;
+        let request = self.request_of(&task).ok_or(RunError::NoPendingRequest)?;
+        let data = self.data_for(&task)?;
+        self.integration
+            .build_request(request, &Value::Object(data))?
+            .ok_or(RunError::NoPendingRequest)
+    }
+
+    /// Names of the scenario's own requests that have succeeded so far (with those given in
+    /// [`RunInput::completed`]), and the outputs they produced: what to persist so a retry
+    /// resumes after them.
+    pub fn progress(&self) -> (Vec<String>, Map<String, Value>) {
+        (self.completed.clone(), self.earlier.clone())
+    }
+
     /// Hands the response to the request last returned by [`next_request`].
     ///
     /// [`next_request`]: ScenarioRun::next_request
@@ -429,6 +468,7 @@ impl<'i> ScenarioRun<'i> {
                     self.earlier
                         .insert(name.clone(), Value::String(value.first()));
                 }
+                self.completed.push(request.name.clone());
                 if matches!(
                     self.scenario.id,
                     ScenarioId::SyncContactAuto | ScenarioId::SearchContact

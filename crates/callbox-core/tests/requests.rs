@@ -210,6 +210,7 @@ fn output_paths_may_use_variables_and_alternatives() {
     .unwrap();
     run.next_request().unwrap().unwrap();
     run.handle_response(&HttpResponse {
+        headers: Vec::new(),
         status: 200,
         body: r#"{"p":[{"id":"1","first":"Al","phone":"+1 555\" || phone!=\"","work":{"street":"Main St"}},{"id":"2","first":"Bo","phone":"+1 777"}]}"#.into(),
     })

@@ -121,6 +121,11 @@ impl HttpClient {
         let classify = |e: reqwest::Error| self.classify(&host, e);
         let mut response = builder.send().await.map_err(classify)?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
         let limit = self.settings.max_response_bytes;
         if response.content_length().is_some_and(|n| n > limit as u64) {
             return Err(HttpError::TooLarge { host, limit });
@@ -134,6 +139,7 @@ impl HttpClient {
         }
         Ok(HttpResponse {
             status,
+            headers,
             body: String::from_utf8_lossy(&body).into_owned(),
         })
     }

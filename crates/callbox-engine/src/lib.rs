@@ -2,9 +2,15 @@
 //! over HTTP (with timeouts and a response-size cap), and the machine's time zone for
 //! `TimeFormat`. Later: auth flows, hooks on call events, the outbox, the keychain.
 
+pub mod hooks;
 pub mod http;
+pub mod integrations;
+pub mod outbox;
+pub mod rate_limit;
 pub mod scenario;
+pub mod store;
 pub mod time_zone;
+pub mod tokens;
 
 pub use http::{HttpClient, HttpError, HttpSettings};
 pub use scenario::{DryRunRequest, RunReport, dry_run, run_scenario};

@@ -127,6 +127,7 @@ pub fn dry_run(
         run.handle_response(&HttpResponse {
             status: 200,
             body: "{}".into(),
+            ..HttpResponse::default()
         })?;
     }
     Ok(requests)

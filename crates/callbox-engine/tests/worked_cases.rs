@@ -89,6 +89,7 @@ async fn run_case(template_file: &Path, case_file: &Path) -> Result<(), String> 
         fields: object(case.get("fields")),
         vars: object(case.get("vars")),
         globals: case.get("globals").map(|g| object(Some(g))),
+        ..RunInput::default()
     };
     let scenario = ScenarioId::parse(case["scenario"].as_str().unwrap());
     let report = callbox_engine::run_scenario(&integration, &scenario, input, &client)

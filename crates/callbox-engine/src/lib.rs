@@ -2,6 +2,8 @@
 //! over HTTP (with timeouts and a response-size cap), and the machine's time zone for
 //! `TimeFormat`. Later: auth flows, hooks on call events, the outbox, the keychain.
 
+#[cfg(feature = "test-support")]
+pub mod fake_crm;
 pub mod hooks;
 pub mod http;
 pub mod integrations;

@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +17,7 @@ use callbox_engine::store::{HookState, Store};
 use callbox_engine::tokens::StaticCredentials;
 use callbox_engine::{HttpClient, HttpSettings};
 use serde_json::{Map, Value, json};
-use support::{Chaos, FakeCrm};
+use callbox_engine::fake_crm::{Chaos, FakeCrm};
 
 const API_KEY: &str = "hd_live_5ecret_K3y";
 

@@ -1,8 +1,9 @@
-//! Test support: a stateful fake CRM on 127.0.0.1 speaking the APIs of the built-in templates
-//! (Zoho CRM v2, Salesforce REST, HubSpot v3, the example helpdesk) as documented in
-//! shared/api-samples, with knobs for failures, rate limits and token expiry.
+//! Test support (feature `test-support`): a stateful fake CRM on 127.0.0.1 speaking the APIs
+//! of the built-in templates (Zoho CRM v2, Salesforce REST, HubSpot v3, the example helpdesk)
+//! as documented in shared/api-samples, with knobs for failures, rate limits and token expiry.
+//! Used by the engine's tests, the chaos test and the outbox benchmark.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use callbox_core::call::{Agent, Call, Direction, Sms};
 use callbox_core::functions::Utc;
+use callbox_engine::fake_crm::{Chaos, FakeCrm};
 use callbox_engine::hooks::{ActiveIntegration, Engine, EngineSettings, NewContact};
 use callbox_engine::integrations;
 use callbox_engine::outbox::Until;
@@ -17,7 +18,6 @@ use callbox_engine::store::{HookState, Store};
 use callbox_engine::tokens::StaticCredentials;
 use callbox_engine::{HttpClient, HttpSettings};
 use serde_json::{Map, Value, json};
-use callbox_engine::fake_crm::{Chaos, FakeCrm};
 
 const API_KEY: &str = "hd_live_5ecret_K3y";
 

@@ -637,6 +637,76 @@ async fn token_endpoint_outages_are_retryable_not_sign_in() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_waiting_on_a_failed_refresh_share_its_error() {
+    let (server, provider) = provider_server(Duration::from_millis(200)).await;
+    let (credential, _) = signed_in(&server, Arc::new(MemoryStore::new())).await;
+    provider.0.lock().unwrap().fail_refresh_with = Some(502);
+    let stale = credential.access_token(T0).await.unwrap().unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let credential = credential.clone();
+        let stale = stale.clone();
+        tasks.push(tokio::spawn(async move {
+            credential.refresh_after_failure(Some(&stale), T0 + 1).await
+        }));
+    }
+    for task in tasks {
+        assert!(task.await.unwrap().unwrap_err().is_retryable());
+    }
+    // One refresh request for all ten callers, not a stream of failures.
+    assert_eq!(token_requests(&server).await.len(), 2);
+}
+
+struct LockedStore;
+
+impl SecretStore for LockedStore {
+    fn get(&self, _: &SecretKey) -> Result<Option<Secret>, callbox_engine::SecretError> {
+        Err(callbox_engine::SecretError::Locked {
+            hint: "unlock it".into(),
+        })
+    }
+    fn set(&self, key: &SecretKey, _: &Secret) -> Result<(), callbox_engine::SecretError> {
+        self.get(key).map(|_| ())
+    }
+    fn delete(&self, key: &SecretKey) -> Result<(), callbox_engine::SecretError> {
+        self.get(key).map(|_| ())
+    }
+}
+
+#[tokio::test]
+async fn a_locked_keychain_is_reported_not_mistaken_for_signed_out() {
+    let (server, _) = provider_server(Duration::ZERO).await;
+    let credential = Credential::new(
+        "zoho",
+        oauth2_template(),
+        fields(&server),
+        Arc::new(LockedStore),
+        http(),
+    );
+    assert!(matches!(
+        credential.state(),
+        CredentialState::SecretsUnavailable { reason } if reason.contains("unlock it")
+    ));
+    assert!(matches!(
+        credential.access_token(T0).await,
+        Err(AuthError::Secret(
+            callbox_engine::SecretError::Locked { .. }
+        ))
+    ));
+    // Sign-in works, but keeping the tokens fails: that is said; the tokens still serve
+    // this session from memory.
+    let e = credential
+        .login(&FetchingBrowser::new(), Duration::from_secs(10), T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AuthError::Secret(_)), "{e}");
+    assert_eq!(
+        credential.access_token(T0 + 1).await.unwrap(),
+        Some(Secret::new("at-1"))
+    );
+}
+
 #[tokio::test]
 async fn without_a_refresh_token_an_expired_token_needs_sign_in() {
     let server = MockServer::start().await;

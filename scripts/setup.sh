@@ -30,3 +30,21 @@ for component in clippy rustfmt; do
     rustup component add "$component" >/dev/null 2>&1 || true
   fi
 done
+
+# The keychain test needs a Secret Service on a private D-Bus session: gnome-keyring,
+# dbus-run-session/dbus-send (dbus-x11 brings them) and secret-tool. test.sh calls this.
+install_keychain_test_tools() {
+  local need=()
+  command -v gnome-keyring-daemon >/dev/null 2>&1 || need+=(gnome-keyring)
+  command -v dbus-run-session >/dev/null 2>&1 || need+=(dbus-daemon)
+  command -v dbus-send >/dev/null 2>&1 || need+=(dbus-bin)
+  command -v dbus-launch >/dev/null 2>&1 || need+=(dbus-x11)
+  command -v secret-tool >/dev/null 2>&1 || need+=(libsecret-tools)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]} (keychain test)" >&2
+    local sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+}

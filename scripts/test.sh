@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Callbox: formatting, lints, unit, conformance, property and CRM tests
-# (against a real HTTP server on 127.0.0.1). Installs what is missing first.
+# (against a real HTTP server on 127.0.0.1), and the keychain test against gnome-keyring on a
+# private D-Bus session. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -13,4 +14,9 @@ echo "== docs" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== tests" >&2
 cargo test --workspace --locked
+echo "== keychain (gnome-keyring on a private D-Bus session)" >&2
+install_keychain_test_tools
+keyring_home=$(mktemp -d)
+XDG_DATA_HOME="$keyring_home" dbus-run-session -- sh -c 'echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; CALLBOX_KEYCHAIN_TEST=1 cargo test -p callbox-engine --test keychain --locked'
+rm -rf "$keyring_home"
 echo "== all tests passed" >&2

@@ -1,19 +1,27 @@
-//! Callbox's effects. For now: sending the requests of an integration template's scenarios
-//! over HTTP (with timeouts and a response-size cap), and the machine's time zone for
-//! `TimeFormat`. Later: auth flows, hooks on call events, the outbox, the keychain.
+//! Callbox's effects: hooks on call events ([`hooks::Engine`]), the durable outbox of CRM
+//! writes ([`outbox`], [`store`]), credentials and their refresh ([`auth`]), secrets in the OS
+//! keychain ([`secret_store`]), HTTP with timeouts and a response-size cap ([`http`]), and
+//! running single scenarios for `callbox-cli template run` ([`scenario`]).
 
 #[cfg(feature = "test-support")]
 pub mod fake_crm;
 pub mod hooks;
+pub mod auth;
 pub mod http;
 pub mod integrations;
 pub mod outbox;
 pub mod rate_limit;
 pub mod scenario;
 pub mod store;
+pub mod secret_store;
 pub mod time_zone;
 pub mod tokens;
 
+pub use auth::{
+    AuthError, BrowserOpener, Credential, CredentialState, SystemBrowser, credential_hosts,
+    strip_credentials_if_foreign,
+};
 pub use http::{HttpClient, HttpError, HttpSettings};
 pub use scenario::{DryRunRequest, RunReport, dry_run, run_scenario};
+pub use secret_store::{KeychainStore, MemoryStore, SecretError, SecretKey, SecretStore};
 pub use time_zone::LocalTimeZone;

@@ -14,9 +14,9 @@ echo "== docs" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== tests" >&2
 cargo test --workspace --locked
-echo "== keychain (gnome-keyring on a private D-Bus session)" >&2
+echo "== keychain, secrets and the chaos test (gnome-keyring on a private D-Bus session)" >&2
 install_keychain_test_tools
 keyring_home=$(mktemp -d)
-XDG_DATA_HOME="$keyring_home" dbus-run-session -- sh -c 'echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; CALLBOX_KEYCHAIN_TEST=1 cargo test -p callbox-engine --test keychain --locked'
+XDG_DATA_HOME="$keyring_home" dbus-run-session -- sh -c 'echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; CALLBOX_KEYCHAIN_TEST=1 cargo test -p callbox-engine --test keychain --locked && CALLBOX_KEYCHAIN_TEST=1 cargo test -p callbox-cli --test live --locked -- --nocapture'
 rm -rf "$keyring_home"
 echo "== all tests passed" >&2

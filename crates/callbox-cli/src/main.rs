@@ -1,5 +1,8 @@
-//! `callbox-cli`: check, render and run integration templates from the command line.
+//! `callbox-cli`: check, render and run integration templates from the command line, and run
+//! and test live integrations (secrets, sign-in, simulated calls, the outbox).
 //! Its commands, output and exit codes are a stable contract (see docs/cli.md).
+
+mod live;
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -46,6 +49,41 @@ enum Command {
         /// Adds a string value KEY=VALUE to the data (repeatable).
         #[arg(long = "var", value_name = "KEY=VALUE")]
         vars: Vec<String>,
+    },
+    /// Secrets of integrations, in the OS keychain.
+    Secret {
+        #[command(subcommand)]
+        command: live::SecretCommand,
+        #[command(flatten)]
+        places: live::Places,
+    },
+    /// Configured integrations: list, Test Connection, user association.
+    Integration {
+        #[command(subcommand)]
+        command: live::IntegrationCommand,
+        #[command(flatten)]
+        places: live::Places,
+    },
+    /// Sign-in for OAuth2 and bearer-token integrations.
+    Auth {
+        #[command(subcommand)]
+        command: live::AuthCommand,
+        #[command(flatten)]
+        places: live::Places,
+    },
+    /// Simulated calls through every enabled integration.
+    Call {
+        #[command(subcommand)]
+        command: live::CallCommand,
+        #[command(flatten)]
+        places: live::Places,
+    },
+    /// The outbox of CRM writes (the sync log).
+    Outbox {
+        #[command(subcommand)]
+        command: live::OutboxCommand,
+        #[command(flatten)]
+        places: live::Places,
     },
     /// Evaluate a GJSON path over a JSON document.
     Path {
@@ -150,6 +188,15 @@ fn main() -> ExitCode {
             vars,
         } => render(&template, data.as_deref(), &vars),
         Command::Path { path, file, raw } => path_command(&path, file.as_deref(), raw),
+        Command::Secret { command, places } => live::secret(&places, command),
+        Command::Integration { command, places } => {
+            live::integration(&places, command, HttpSettings::default())
+        }
+        Command::Auth { command, places } => live::auth(&places, command, HttpSettings::default()),
+        Command::Call { command, places } => live::call(&places, command, HttpSettings::default()),
+        Command::Outbox { command, places } => {
+            live::outbox(&places, command, HttpSettings::default())
+        }
     };
     match result {
         Ok(code) => code,

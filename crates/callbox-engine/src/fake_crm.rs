@@ -43,8 +43,10 @@ pub struct Chaos {
 struct State {
     records: Vec<Record>,
     next_id: u64,
-    /// Valid access tokens (empty = accept anything).
+    /// Valid access tokens (empty = accept anything, unless `require_tokens`).
     tokens: Vec<String>,
+    require_tokens: bool,
+    issued: u64,
     chaos: Chaos,
     bucket: f64,
     bucket_at: Instant,
@@ -71,6 +73,8 @@ impl FakeCrm {
             records: Vec::new(),
             next_id: 1000,
             tokens: Vec::new(),
+            require_tokens: false,
+            issued: 0,
             chaos: Chaos::default(),
             bucket: 0.0,
             bucket_at: Instant::now(),
@@ -105,6 +109,14 @@ impl FakeCrm {
 
     pub fn set_tokens(&self, tokens: &[&str]) {
         self.state.lock().unwrap().tokens = tokens.iter().map(|t| t.to_string()).collect();
+    }
+
+    /// From now on only tokens issued by `POST /oauth/token` after this call are accepted
+    /// (every earlier token expires at once).
+    pub fn expire_tokens(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.require_tokens = true;
+        s.tokens.clear();
     }
 
     pub fn set_chaos(&self, chaos: Chaos) {
@@ -286,7 +298,19 @@ impl Respond for Responder {
         s.accepted_at.push(Instant::now());
 
         // Tokens.
-        let token_ok = s.tokens.is_empty() || s.tokens.iter().any(|t| auth.ends_with(t.as_str()));
+        if method == "POST" && path == "/oauth/token" {
+            s.issued += 1;
+            let token = format!("tok-{}", s.issued);
+            s.tokens.push(token.clone());
+            s.require_tokens = true;
+            s.bump("token");
+            return json_response(
+                200,
+                json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}),
+            );
+        }
+        let token_ok = (!s.require_tokens && s.tokens.is_empty())
+            || s.tokens.iter().any(|t| auth.ends_with(t.as_str()));
         let is_write = method != "GET";
         let zoho = path.starts_with("/crm/v2/");
         let salesforce = path.starts_with("/services/data/");

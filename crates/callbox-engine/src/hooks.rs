@@ -94,7 +94,7 @@ impl ActiveIntegration {
         }
         let mut fields = config.fields.clone();
         fields.extend(secrets);
-        let hosts = credential_hosts(&config, &fields);
+        let hosts = crate::auth::credential_hosts(&config.integration, &fields);
         ActiveIntegration {
             config,
             fields,
@@ -150,68 +150,17 @@ impl ActiveIntegration {
     /// Removes credentials from a request to a host the integration is not configured for
     /// (call data or a redirect could otherwise send them elsewhere).
     pub fn strip_foreign_credentials(&self, request: &mut HttpRequest) {
-        let host = request.host().unwrap_or_default();
-        if self.hosts.contains(&host) {
-            return;
-        }
-        let masked = |v: &str| self.masker.mask(v) != v;
-        request.headers.retain(|(n, v)| {
-            let n = n.to_ascii_lowercase();
-            n != "authorization" && n != "proxy-authorization" && !masked(v)
-        });
+        let mut masker = self.masker.clone();
+        self.tokens.add_secrets_to(&mut masker);
+        crate::auth::strip_credentials_if_foreign(request, &self.hosts, &masker);
     }
-}
 
-/// The hosts an integration's credentials may go to: the hosts its URLs name once rendered
-/// with the integration's fields alone.
-pub fn credential_hosts(
-    config: &IntegrationConfig,
-    fields: &Map<String, Value>,
-) -> BTreeSet<String> {
-    use callbox_core::escape::OutputContext;
-    let integration = &config.integration;
-    let template = integration.template();
-    let mut data = fields.clone();
-    // Variables that are not fields render empty, so only field-determined hosts count.
-    let mut texts = Vec::new();
-    for s in &template.scenarios {
-        for r in &s.requests {
-            texts.push(&r.url_format);
-        }
-        for name in ["URLFormat", "AuthEndPoint", "TokenEndPoint"] {
-            if let Some(p) = s.setting(name) {
-                texts.push(&p.value);
-            }
-        }
+    /// A masker for this integration's secrets, tokens of the moment included.
+    pub fn current_masker(&self) -> Masker {
+        let mut masker = self.masker.clone();
+        self.tokens.add_secrets_to(&mut masker);
+        masker
     }
-    let mut hosts = BTreeSet::new();
-    for text in texts {
-        if let Some(t) = integration.compiled(text) {
-            for f in t.root_fields() {
-                data.entry(f.name).or_insert(Value::String(String::new()));
-            }
-        }
-    }
-    let data = Value::Object(std::mem::take(&mut data));
-    for s in &template.scenarios {
-        let mut texts: Vec<&callbox_core::template::Located> =
-            s.requests.iter().map(|r| &r.url_format).collect();
-        for name in ["URLFormat", "AuthEndPoint", "TokenEndPoint"] {
-            if let Some(p) = s.setting(name) {
-                texts.push(&p.value);
-            }
-        }
-        for text in texts {
-            if let Ok(url) = integration.render(text, &data, OutputContext::Url) {
-                if let Ok(u) = url::Url::parse(url.trim()) {
-                    if let Some(h) = u.host_str().filter(|h| !h.is_empty()) {
-                        hosts.insert(h.to_string());
-                    }
-                }
-            }
-        }
-    }
-    hosts
 }
 
 /// Shared engine state (the outbox worker holds it too).
@@ -348,45 +297,17 @@ impl Engine {
         self.inner.store.record_call(call, now)?;
         let mut lookup = Lookup::default();
         for active in &self.inner.integrations {
-            let template = active.config.integration.template();
-            if template.scenario(&ScenarioId::SyncContactAuto).is_none() {
-                continue;
-            }
-            let vars = self.call_variables(active, call)?;
-            let globals = self.inner.store.globals(active.name())?;
-            let input = RunInput {
-                fields: active.fields.clone(),
-                vars,
-                globals: globals.clone(),
-                ..RunInput::default()
-            };
-            let execution =
-                outbox::execute(&self.inner, active, &ScenarioId::SyncContactAuto, input).await;
-            if globals.is_none() && !execution.outcome.globals.is_empty() {
-                self.inner
-                    .store
-                    .set_globals(active.name(), &execution.outcome.globals, now)?;
-            }
-            if let Some(f) = execution.failure {
-                if matches!(f, outbox::Failure::NeedsSignIn { .. }) {
-                    active.needs_sign_in(f.message());
-                }
-                lookup
-                    .errors
-                    .push((active.name().to_string(), f.message().to_string()));
-                continue;
-            }
-            if let Some(first) = execution.outcome.contacts.first() {
+            let one = self.lookup_in(active, call).await?;
+            if let Some((_, first)) = one.contacts.first() {
                 self.inner
                     .store
                     .set_call_contact(&call.id, active.name(), &first.fields)?;
             }
-            for c in execution.outcome.contacts {
-                if lookup.popup_url.is_none() && !c.get("ContactUrl").is_empty() {
-                    lookup.popup_url = Some(c.get("ContactUrl").to_string());
-                }
-                lookup.contacts.push((active.name().to_string(), c));
+            if lookup.popup_url.is_none() {
+                lookup.popup_url = one.popup_url;
             }
+            lookup.contacts.extend(one.contacts);
+            lookup.errors.extend(one.errors);
         }
         if lookup.contacts.is_empty()
             && lookup.errors.is_empty()
@@ -413,6 +334,51 @@ impl Engine {
                     lookup.creating.push(active.name().to_string());
                 }
             }
+        }
+        Ok(lookup)
+    }
+
+    /// Looks the call's other party up in one integration (Test Connection uses it too).
+    pub async fn lookup_in(
+        &self,
+        active: &ActiveIntegration,
+        call: &Call,
+    ) -> Result<Lookup, EngineError> {
+        let mut lookup = Lookup::default();
+        let template = active.config.integration.template();
+        if template.scenario(&ScenarioId::SyncContactAuto).is_none() {
+            return Ok(lookup);
+        }
+        let now = now_unix();
+        let vars = self.call_variables(active, call)?;
+        let globals = self.inner.store.globals(active.name())?;
+        let input = RunInput {
+            fields: active.fields.clone(),
+            vars,
+            globals: globals.clone(),
+            ..RunInput::default()
+        };
+        let execution =
+            outbox::execute(&self.inner, active, &ScenarioId::SyncContactAuto, input).await;
+        if globals.is_none() && !execution.outcome.globals.is_empty() {
+            self.inner
+                .store
+                .set_globals(active.name(), &execution.outcome.globals, now)?;
+        }
+        if let Some(f) = execution.failure {
+            if matches!(f, outbox::Failure::NeedsSignIn { .. }) {
+                active.needs_sign_in(f.message());
+            }
+            lookup
+                .errors
+                .push((active.name().to_string(), f.message().to_string()));
+            return Ok(lookup);
+        }
+        for c in execution.outcome.contacts {
+            if lookup.popup_url.is_none() && !c.get("ContactUrl").is_empty() {
+                lookup.popup_url = Some(c.get("ContactUrl").to_string());
+            }
+            lookup.contacts.push((active.name().to_string(), c));
         }
         Ok(lookup)
     }

@@ -3,17 +3,18 @@
 //! keychain ([`secret_store`]), HTTP with timeouts and a response-size cap ([`http`]), and
 //! running single scenarios for `callbox-cli template run` ([`scenario`]).
 
+pub mod auth;
 #[cfg(feature = "test-support")]
 pub mod fake_crm;
 pub mod hooks;
-pub mod auth;
 pub mod http;
 pub mod integrations;
 pub mod outbox;
 pub mod rate_limit;
 pub mod scenario;
-pub mod store;
 pub mod secret_store;
+pub mod setup;
+pub mod store;
 pub mod time_zone;
 pub mod tokens;
 

@@ -87,7 +87,7 @@ pub async fn execute(
     let now = now_unix();
     let mut token_vars = match active.tokens.variables(now).await {
         Ok(v) => v,
-        Err(e) => return failed(&active.masker, e),
+        Err(e) => return failed(&active.current_masker(), e),
     };
     input.fields.extend(token_vars.clone());
     let mut run = match ScenarioRun::new(&active.config.integration, scenario, input) {
@@ -98,7 +98,7 @@ pub async fn execute(
                 progress: (Vec::new(), Map::new()),
                 status: None,
                 failure: Some(Failure::Permanent {
-                    message: active.masker.mask(&e.to_string()),
+                    message: active.current_masker().mask(&e.to_string()),
                     status: None,
                 }),
             };
@@ -111,9 +111,9 @@ pub async fn execute(
             Ok(Some(r)) => r,
             Ok(None) => match run.finish() {
                 Ok(()) => break None,
-                Err(e) => break Some(permanent(&active.masker, &e)),
+                Err(e) => break Some(permanent(&active.current_masker(), &e)),
             },
-            Err(e) => break Some(permanent(&active.masker, &e)),
+            Err(e) => break Some(permanent(&active.current_masker(), &e)),
         };
         let response = loop {
             active.strip_foreign_credentials(&mut request);
@@ -131,7 +131,9 @@ pub async fn execute(
                         .map(|r| r.name.clone())
                         .unwrap_or_default();
                     break Err(Failure::Transient {
-                        message: active.masker.mask(&format!("request {name}: {e}")),
+                        message: active
+                            .current_masker()
+                            .mask(&format!("request {name}: {e}")),
                         status: None,
                     });
                 }
@@ -154,10 +156,10 @@ pub async fn execute(
                                 request = r;
                                 continue;
                             }
-                            Err(e) => break Err(permanent(&active.masker, &e)),
+                            Err(e) => break Err(permanent(&active.current_masker(), &e)),
                         }
                     }
-                    Err(e) => break Err(auth_failure(&active.masker, e)),
+                    Err(e) => break Err(auth_failure(&active.current_masker(), e)),
                 }
             }
             break Ok(response);
@@ -170,7 +172,7 @@ pub async fn execute(
             break Some(f);
         }
         if let Err(e) = run.handle_response(&response) {
-            break Some(permanent(&active.masker, &e));
+            break Some(permanent(&active.current_masker(), &e));
         }
     };
     let progress = run.progress();
@@ -198,7 +200,7 @@ fn classify(
         .map(|r| r.name.clone())
         .unwrap_or_default();
     let crm = callbox_core::run::crm_error_message(&response.body);
-    let message = active.masker.mask(&format!(
+    let message = active.current_masker().mask(&format!(
         "request {name} failed: HTTP {status}{}",
         if crm.is_empty() {
             String::new()
@@ -366,7 +368,19 @@ pub enum Until {
 
 /// Runs the outbox worker.
 pub async fn run(inner: Arc<Inner>, until: Until) -> Result<(), StoreError> {
-    inner.store.recover_in_flight(now_unix())?;
+    // One sender per store: another process (the app, another CLI run) may be sending; then
+    // wait for it to drain the outbox, or for the role to become free.
+    let _sender = loop {
+        if let Some(lock) = inner.store.try_become_sender(now_unix())? {
+            break lock;
+        }
+        if let Until::Drained { deadline } = until {
+            if inner.store.unfinished()? == 0 || tokio::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let mut tasks: JoinSet<Result<(), StoreError>> = JoinSet::new();
     loop {
         let now = now_unix();

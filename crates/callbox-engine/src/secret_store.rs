@@ -434,3 +434,50 @@ mod tests {
         }
     }
 }
+
+/// The OS keychain, opened on first use: an engine whose integrations need no secret never
+/// touches it (and works where there is no keychain); one that does gets the keychain's
+/// error, with what to do, at that moment.
+#[derive(Default)]
+pub struct LazyKeychain {
+    store: std::sync::OnceLock<Result<KeychainStore, String>>,
+}
+
+impl LazyKeychain {
+    /// Not opened yet.
+    pub fn new() -> Self {
+        LazyKeychain::default()
+    }
+
+    fn store(&self) -> Result<&KeychainStore, SecretError> {
+        match self
+            .store
+            .get_or_init(|| KeychainStore::new().map_err(|e| e.to_string()))
+        {
+            Ok(s) => Ok(s),
+            Err(message) => Err(SecretError::Unavailable {
+                hint: message.clone(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for LazyKeychain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyKeychain")
+    }
+}
+
+impl SecretStore for LazyKeychain {
+    fn get(&self, key: &SecretKey) -> Result<Option<Secret>, SecretError> {
+        self.store()?.get(key)
+    }
+
+    fn set(&self, key: &SecretKey, value: &Secret) -> Result<(), SecretError> {
+        self.store()?.set(key, value)
+    }
+
+    fn delete(&self, key: &SecretKey) -> Result<(), SecretError> {
+        self.store()?.delete(key)
+    }
+}

@@ -189,6 +189,15 @@ pub struct CrmUser {
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    /// `callbox.outbox.lock` beside the database: one sender per store.
+    lock_path: Option<std::path::PathBuf>,
+}
+
+/// Held by the one process that sends a store's outbox; released when dropped or when the
+/// process dies (even by SIGKILL), so a crashed sender's entries are recovered at once.
+#[derive(Debug)]
+pub struct SenderLock {
+    _file: Option<std::fs::File>,
 }
 
 impl Store {
@@ -200,11 +209,57 @@ impl Store {
                 reason: e.to_string(),
             })?;
         }
+        let open_err = |e: std::io::Error| StoreError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        // Processes starting together must not migrate the same new database at once.
+        let migrating = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.with_extension("open.lock"))
+            .map_err(open_err)?;
+        migrating.lock().map_err(open_err)?;
         let conn = Connection::open(path).map_err(|e| StoreError::Open {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        Self::init(conn, &path.display().to_string())
+        let mut store = Self::init(conn, &path.display().to_string())?;
+        drop(migrating);
+        store.lock_path = Some(path.with_extension("outbox.lock"));
+        Ok(store)
+    }
+
+    /// Becomes the store's outbox sender if no other process is: `None` while another holds
+    /// the role. Entries left `sending` by a sender that died go back to pending when the
+    /// role is taken.
+    pub fn try_become_sender(&self, now: i64) -> Result<Option<SenderLock>, StoreError> {
+        let Some(path) = &self.lock_path else {
+            // An in-memory store has one process by construction.
+            self.recover_in_flight(now)?;
+            return Ok(Some(SenderLock { _file: None }));
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.recover_in_flight(now)?;
+                Ok(Some(SenderLock { _file: Some(file) }))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Open {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }),
+        }
     }
 
     /// An in-memory store (tests).
@@ -238,6 +293,7 @@ impl Store {
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         Ok(Store {
             conn: Mutex::new(conn),
+            lock_path: None,
         })
     }
 
@@ -317,7 +373,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let ids: Vec<i64> = {
             let mut stmt = tx.prepare_cached(
                 "SELECT h.id FROM hooks h
@@ -547,7 +603,7 @@ impl Store {
     /// Replaces an integration's CRM user list.
     pub fn set_crm_users(&self, integration: &str, users: &[CrmUser]) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
             "DELETE FROM crm_users WHERE integration = ?1",
             [integration],

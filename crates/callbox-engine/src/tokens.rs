@@ -45,6 +45,61 @@ pub trait TokenSource: Send + Sync {
         stale: Map<String, Value>,
         now: i64,
     ) -> BoxFuture<'_, Result<Map<String, Value>, AuthFailure>>;
+    /// Adds the secrets of the moment (tokens) to `masker`.
+    fn add_secrets_to(&self, _masker: &mut callbox_core::secret::Masker) {}
+}
+
+impl TokenSource for crate::auth::Credential {
+    fn variables(&self, now: i64) -> BoxFuture<'_, Result<Map<String, Value>, AuthFailure>> {
+        Box::pin(async move {
+            self.access_token(now).await.map_err(|e| failure(self, e))?;
+            Ok(self.token_variables())
+        })
+    }
+
+    fn is_token_invalid(&self, status: u16, body: &str) -> bool {
+        crate::auth::Credential::is_token_invalid(self, status, body)
+    }
+
+    fn refresh(
+        &self,
+        stale: Map<String, Value>,
+        now: i64,
+    ) -> BoxFuture<'_, Result<Map<String, Value>, AuthFailure>> {
+        Box::pin(async move {
+            let stale = stale
+                .get("AccessToken")
+                .and_then(Value::as_str)
+                .map(callbox_core::secret::Secret::new);
+            self.refresh_after_failure(stale.as_ref(), now)
+                .await
+                .map_err(|e| failure(self, e))?;
+            Ok(self.token_variables())
+        })
+    }
+
+    fn add_secrets_to(&self, masker: &mut callbox_core::secret::Masker) {
+        crate::auth::Credential::add_secrets_to(self, masker);
+    }
+}
+
+/// Maps a credential error to what the outbox does with it: wait for a person, or retry.
+fn failure(credential: &crate::auth::Credential, e: crate::auth::AuthError) -> AuthFailure {
+    let integration = credential.integration_name().to_string();
+    match e {
+        crate::auth::AuthError::NeedsSignIn { reason, .. } => AuthFailure::NeedsSignIn {
+            integration,
+            reason,
+        },
+        other if other.is_retryable() => AuthFailure::Transient {
+            integration,
+            reason: other.to_string(),
+        },
+        other => AuthFailure::NeedsSignIn {
+            integration,
+            reason: other.to_string(),
+        },
+    }
 }
 
 /// Credentials that never change (auth none and basic, or a token typed into a field): an

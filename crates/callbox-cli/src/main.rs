@@ -389,10 +389,10 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(str::to_string)
         .collect();
     for (k, v) in fields.iter().chain(vars.iter()) {
-        if secret_names.contains(k) || k == "AccessToken" {
-            if let Some(s) = v.as_str() {
-                masker.add(&Secret::new(s));
-            }
+        if (secret_names.contains(k) || k == "AccessToken")
+            && let Some(s) = v.as_str()
+        {
+            masker.add(&Secret::new(s));
         }
     }
     let input = RunInput {

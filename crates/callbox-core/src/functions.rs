@@ -114,11 +114,11 @@ fn timestamp(v: &Value<'_>) -> Result<i64, String> {
     if let Some(i) = v.as_i64() {
         return Ok(i);
     }
-    if let Some(f) = v.as_f64() {
-        if f.is_finite() {
-            // Go's int64(float64) truncates toward zero.
-            return Ok(f.trunc().clamp(i64::MIN as f64, i64::MAX as f64) as i64);
-        }
+    if let Some(f) = v.as_f64()
+        && f.is_finite()
+    {
+        // Go's int64(float64) truncates toward zero.
+        return Ok(f.trunc().clamp(i64::MIN as f64, i64::MAX as f64) as i64);
     }
     Err(format!("not a timestamp: {}", v.to_go_string()))
 }

@@ -253,10 +253,9 @@ impl Integration {
         if !headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+            && let Some(value) = self.authorization(data).map_err(render_err)?
         {
-            if let Some(value) = self.authorization(data).map_err(render_err)? {
-                headers.push(("Authorization".into(), value));
-            }
+            headers.push(("Authorization".into(), value));
         }
         Ok(Some(HttpRequest {
             method: request.method.clone(),

@@ -193,28 +193,28 @@ impl<'i> ScenarioRun<'i> {
         let scenario = template
             .scenario(scenario)
             .ok_or_else(|| RunError::NoScenario(scenario.to_string()))?;
-        if let Some(name) = &input.only_request {
-            if scenario.request(name).is_none() {
-                return Err(RunError::NoRequest {
-                    scenario: scenario.id.to_string(),
-                    request: name.clone(),
-                });
-            }
+        if let Some(name) = &input.only_request
+            && scenario.request(name).is_none()
+        {
+            return Err(RunError::NoRequest {
+                scenario: scenario.id.to_string(),
+                request: name.clone(),
+            });
         }
         let mut tasks = VecDeque::new();
         let globals = match &input.globals {
             Some(g) => g.clone(),
             None => {
-                if scenario.id != ScenarioId::GetGlobalInfo && scenario.id != ScenarioId::AuthMethod
+                if scenario.id != ScenarioId::GetGlobalInfo
+                    && scenario.id != ScenarioId::AuthMethod
+                    && let Some(global) = template.scenario(&ScenarioId::GetGlobalInfo)
                 {
-                    if let Some(global) = template.scenario(&ScenarioId::GetGlobalInfo) {
-                        for i in 0..global.requests.len() {
-                            tasks.push_back(Task {
-                                scenario: ScenarioId::GetGlobalInfo,
-                                request: i,
-                                purpose: Purpose::Global,
-                            });
-                        }
+                    for i in 0..global.requests.len() {
+                        tasks.push_back(Task {
+                            scenario: ScenarioId::GetGlobalInfo,
+                            request: i,
+                            purpose: Purpose::Global,
+                        });
                     }
                 }
                 Map::new()
@@ -615,29 +615,29 @@ impl<'i> ScenarioRun<'i> {
             .scenario
             .setting_value("ContactUrlType")
             .and_then(ContactUrlType::parse);
-        if url_type == Some(ContactUrlType::SpecifyUrlFormat) {
-            if let Some(p) = self.scenario.setting("URLFormat") {
-                let base = self.base_data(self.scenario)?;
-                for i in 0..self.outcome.contacts.len() {
-                    let mut data = base.clone();
-                    data.extend(self.earlier.clone());
-                    let contact = &self.outcome.contacts[i];
-                    data.extend(contact.fields.clone());
-                    data.insert(
-                        "ContactId".into(),
-                        Value::String(contact.get("ContactsId").to_string()),
-                    );
-                    let url = self
-                        .integration
-                        .render(&p.value, &Value::Object(data), OutputContext::Url)
-                        .map_err(|source| RunError::Render {
-                            what: "the popup URLFormat".into(),
-                            source,
-                        })?;
-                    self.outcome.contacts[i]
-                        .fields
-                        .insert("ContactUrl".into(), Value::String(url.trim().to_string()));
-                }
+        if url_type == Some(ContactUrlType::SpecifyUrlFormat)
+            && let Some(p) = self.scenario.setting("URLFormat")
+        {
+            let base = self.base_data(self.scenario)?;
+            for i in 0..self.outcome.contacts.len() {
+                let mut data = base.clone();
+                data.extend(self.earlier.clone());
+                let contact = &self.outcome.contacts[i];
+                data.extend(contact.fields.clone());
+                data.insert(
+                    "ContactId".into(),
+                    Value::String(contact.get("ContactsId").to_string()),
+                );
+                let url = self
+                    .integration
+                    .render(&p.value, &Value::Object(data), OutputContext::Url)
+                    .map_err(|source| RunError::Render {
+                        what: "the popup URLFormat".into(),
+                        source,
+                    })?;
+                self.outcome.contacts[i]
+                    .fields
+                    .insert("ContactUrl".into(), Value::String(url.trim().to_string()));
             }
         }
         Ok(())

@@ -319,10 +319,10 @@ impl Credential {
             if let Some(reason) = &status.needs_sign_in {
                 return Err(self.needs_sign_in_error(reason));
             }
-            if let Some(t) = &status.tokens {
-                if Some(&t.access_token) != stale {
-                    return Ok(Some(t.access_token.clone()));
-                }
+            if let Some(t) = &status.tokens
+                && Some(&t.access_token) != stale
+            {
+                return Ok(Some(t.access_token.clone()));
             }
             status.attempts
         };
@@ -523,10 +523,10 @@ impl Credential {
             AuthType::OAuth2 => {
                 let Some(refresh_token) = current.as_ref().and_then(|t| t.refresh_token.clone())
                 else {
-                    if let (Trigger::Due, Some(t)) = (trigger, &current) {
-                        if usable(t, now_unix) {
-                            return Ok(Some(t.access_token.clone()));
-                        }
+                    if let (Trigger::Due, Some(t)) = (trigger, &current)
+                        && usable(t, now_unix)
+                    {
+                        return Ok(Some(t.access_token.clone()));
                     }
                     let reason = match (trigger, &current) {
                         (_, None) => NOT_SIGNED_IN,
@@ -695,12 +695,11 @@ impl Credential {
                 return true;
             }
         }
-        if self.method() == AuthType::Bearer {
-            if let Some(minutes) = self.refresh_interval_minutes() {
-                if now_unix >= t.obtained_at.saturating_add(i64::from(minutes) * 60) {
-                    return true;
-                }
-            }
+        if self.method() == AuthType::Bearer
+            && let Some(minutes) = self.refresh_interval_minutes()
+            && now_unix >= t.obtained_at.saturating_add(i64::from(minutes) * 60)
+        {
+            return true;
         }
         false
     }
@@ -1067,15 +1066,15 @@ pub fn authorization_url(request: &AuthorizationRequest<'_>) -> String {
     if !has(&pairs, "response_type") {
         pairs.push("response_type=code".into());
     }
-    if let Some(client_id) = request.client_id.filter(|c| !c.is_empty()) {
-        if !has(&pairs, "client_id") {
-            pairs.push(format!("client_id={}", url_encode(client_id)));
-        }
+    if let Some(client_id) = request.client_id.filter(|c| !c.is_empty())
+        && !has(&pairs, "client_id")
+    {
+        pairs.push(format!("client_id={}", url_encode(client_id)));
     }
-    if let Some(scope) = request.scope.map(str::trim).filter(|s| !s.is_empty()) {
-        if !has(&pairs, "scope") {
-            pairs.push(format!("scope={}", url_encode(scope)));
-        }
+    if let Some(scope) = request.scope.map(str::trim).filter(|s| !s.is_empty())
+        && !has(&pairs, "scope")
+    {
+        pairs.push(format!("scope={}", url_encode(scope)));
     }
     pairs.push(format!("redirect_uri={}", url_encode(request.redirect_uri)));
     pairs.push(format!("state={}", url_encode(request.state)));

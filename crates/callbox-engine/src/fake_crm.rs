@@ -205,14 +205,14 @@ impl State {
 
     /// Creates or (by `external` key, an upsert) updates a record; returns its id.
     fn write(&mut self, kind: &str, fields: Value, external: Option<(&str, String)>) -> String {
-        if let Some((key, value)) = &external {
-            if let Some(r) = self.records.iter_mut().find(|r| {
+        if let Some((key, value)) = &external
+            && let Some(r) = self.records.iter_mut().find(|r| {
                 r.kind == kind && r.fields.get(*key).and_then(Value::as_str) == Some(value.as_str())
-            }) {
-                merge(&mut r.fields, fields);
-                r.writes += 1;
-                return r.id.clone();
-            }
+            })
+        {
+            merge(&mut r.fields, fields);
+            r.writes += 1;
+            return r.id.clone();
         }
         let id = self.new_id();
         let mut fields = fields;

@@ -148,10 +148,10 @@ impl HttpClient {
     pub fn effective_url<'u>(&self, url: &'u str) -> std::borrow::Cow<'u, str> {
         for (from, to) in &self.settings.origin_overrides {
             let from = from.trim_end_matches('/');
-            if let Some(rest) = url.strip_prefix(from) {
-                if rest.is_empty() || rest.starts_with(['/', '?', '#']) {
-                    return std::borrow::Cow::Owned(format!("{}{rest}", to.trim_end_matches('/')));
-                }
+            if let Some(rest) = url.strip_prefix(from)
+                && (rest.is_empty() || rest.starts_with(['/', '?', '#']))
+            {
+                return std::borrow::Cow::Owned(format!("{}{rest}", to.trim_end_matches('/')));
             }
         }
         std::borrow::Cow::Borrowed(url)

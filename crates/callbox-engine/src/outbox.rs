@@ -374,10 +374,10 @@ pub async fn run(inner: Arc<Inner>, until: Until) -> Result<(), StoreError> {
         if let Some(lock) = inner.store.try_become_sender(now_unix())? {
             break lock;
         }
-        if let Until::Drained { deadline } = until {
-            if inner.store.unfinished()? == 0 || tokio::time::Instant::now() >= deadline {
-                return Ok(());
-            }
+        if let Until::Drained { deadline } = until
+            && (inner.store.unfinished()? == 0 || tokio::time::Instant::now() >= deadline)
+        {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
@@ -405,17 +405,17 @@ pub async fn run(inner: Arc<Inner>, until: Until) -> Result<(), StoreError> {
                 });
             }
         }
-        if tasks.is_empty() {
-            if let Until::Drained { deadline } = until {
-                let pending_for_active = inner.store.integrations_with_pending()?.iter().any(|n| {
-                    inner
-                        .integrations
-                        .iter()
-                        .any(|a| &a.config.name == n && !a.blocked())
-                });
-                if !pending_for_active || tokio::time::Instant::now() >= deadline {
-                    return Ok(());
-                }
+        if tasks.is_empty()
+            && let Until::Drained { deadline } = until
+        {
+            let pending_for_active = inner.store.integrations_with_pending()?.iter().any(|n| {
+                inner
+                    .integrations
+                    .iter()
+                    .any(|a| &a.config.name == n && !a.blocked())
+            });
+            if !pending_for_active || tokio::time::Instant::now() >= deadline {
+                return Ok(());
             }
         }
         // Wake when a send finishes, something is enqueued, or the next entry is due.

@@ -18,10 +18,11 @@ pub fn retry_after(headers: &[(String, String)], now_unix: i64) -> Option<Durati
             .map(|(_, v)| v.trim())
     };
     if let Some(v) = get("retry-after") {
-        if let Ok(secs) = v.parse::<f64>() {
-            if secs.is_finite() && secs >= 0.0 {
-                return Some(Duration::from_secs_f64(secs.min(3600.0)));
-            }
+        if let Ok(secs) = v.parse::<f64>()
+            && secs.is_finite()
+            && secs >= 0.0
+        {
+            return Some(Duration::from_secs_f64(secs.min(3600.0)));
         }
         if let Ok(at) = httpdate::parse_http_date(v) {
             let at = at
@@ -65,10 +66,11 @@ pub fn announced_rate(headers: &[(String, String)]) -> Option<(u32, Duration)> {
         let window = parts
             .filter_map(|p| p.trim().strip_prefix("w="))
             .find_map(|w| w.parse::<u64>().ok());
-        if let (Some(l), Some(w)) = (limit, window) {
-            if l > 0 && w > 0 {
-                return Some((l, Duration::from_secs(w)));
-            }
+        if let (Some(l), Some(w)) = (limit, window)
+            && l > 0
+            && w > 0
+        {
+            return Some((l, Duration::from_secs(w)));
         }
     }
     let pairs = [
@@ -82,10 +84,10 @@ pub fn announced_rate(headers: &[(String, String)]) -> Option<(u32, Duration)> {
         if let (Some(l), Some(ms)) = (
             get(max).and_then(|v| v.parse::<u32>().ok()),
             get(interval).and_then(|v| v.parse::<u64>().ok()),
-        ) {
-            if l > 0 && ms > 0 {
-                return Some((l, Duration::from_millis(ms)));
-            }
+        ) && l > 0
+            && ms > 0
+        {
+            return Some((l, Duration::from_millis(ms)));
         }
     }
     None

@@ -121,13 +121,13 @@ async fn run_case(template_file: &Path, case_file: &Path) -> Result<(), String> 
     for (i, (x, got)) in exchanges.iter().zip(received.iter()).enumerate() {
         let want = &x["request"];
         let want_url = want["url"].as_str().unwrap();
-        if let Some(record) = sent.get(i) {
-            if record.url != want_url {
-                problems.push(format!(
-                    "request {i}: URL\n   got  {}\n   want {want_url}",
-                    record.url
-                ));
-            }
+        if let Some(record) = sent.get(i)
+            && record.url != want_url
+        {
+            problems.push(format!(
+                "request {i}: URL\n   got  {}\n   want {want_url}",
+                record.url
+            ));
         }
         let want_method = want["method"].as_str().unwrap_or("GET");
         if got.method.as_str() != want_method {

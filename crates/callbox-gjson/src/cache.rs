@@ -185,10 +185,10 @@ impl DocCache {
     #[inline]
     pub(crate) fn find(&self, open: u32) -> Option<usize> {
         let st = self.store.borrow();
-        if let Some(&(o, s)) = st.recent.get(recent_index(open)) {
-            if o == open.wrapping_add(1) {
-                return Some(s as usize);
-            }
+        if let Some(&(o, s)) = st.recent.get(recent_index(open))
+            && o == open.wrapping_add(1)
+        {
+            return Some(s as usize);
         }
         st.slots.get(&open).map(|&s| s as usize)
     }
@@ -199,10 +199,10 @@ impl DocCache {
         let mut st = self.store.borrow_mut();
         let st = &mut *st;
         let ri = recent_index(open);
-        if let Some(&(o, s)) = st.recent.get(ri) {
-            if o == open.wrapping_add(1) {
-                return s as usize;
-            }
+        if let Some(&(o, s)) = st.recent.get(ri)
+            && o == open.wrapping_add(1)
+        {
+            return s as usize;
         }
         if let Some(&s) = st.slots.get(&open) {
             if let Some(r) = st.recent.get_mut(ri) {
@@ -355,10 +355,10 @@ impl DocCache {
         let Some(lv) = st.levels.get(slot) else {
             return;
         };
-        if k < lv.len as usize {
-            if let Some(e) = st.arena.get_mut(lv.start as usize + k) {
-                e.ve = ve;
-            }
+        if k < lv.len as usize
+            && let Some(e) = st.arena.get_mut(lv.start as usize + k)
+        {
+            e.ve = ve;
         }
     }
 

@@ -127,10 +127,10 @@ fn get_inner<'t>(env: &Env<'_>, json: &'t str, path: &str) -> Value<'t> {
                     modifiers::ModOut::Owned(s) => continue_after(env, &s, npath).into_owned(),
                 };
             }
-        } else if pb[0] == b'!' {
-            if let Some((npath, lit)) = exec_static(path) {
-                return continue_after(env, lit, npath).into_owned();
-            }
+        } else if pb[0] == b'!'
+            && let Some((npath, lit)) = exec_static(path)
+        {
+            return continue_after(env, lit, npath).into_owned();
         }
         if pb[0] == b'[' || pb[0] == b'{' {
             match multipath(env, json, path) {
@@ -195,11 +195,11 @@ fn continue_after<'t>(env: &Env<'_>, rjson: &'t str, npath: &str) -> Value<'t> {
 /// Returns `(rest of path, literal JSON)`.
 fn exec_static(path: &str) -> Option<(&str, &str)> {
     let name = from(path, 1);
-    if let Some(&c0) = name.as_bytes().first() {
-        if matches!(c0, b'{' | b'[' | b'"' | b'+' | b'-' | b'0'..=b'9') {
-            let (_, res) = scan::parse_squash(name, 0);
-            return Some((from(name, res.len()), res));
-        }
+    if let Some(&c0) = name.as_bytes().first()
+        && matches!(c0, b'{' | b'[' | b'"' | b'+' | b'-' | b'0'..=b'9')
+    {
+        let (_, res) = scan::parse_squash(name, 0);
+        return Some((from(name, res.len()), res));
     }
     let pb = path.as_bytes();
     let mut name = name;
@@ -624,12 +624,15 @@ fn parse_object_inner<'t, 'p>(
     let json = c.json;
     let b = json.as_bytes();
     let len = b.len();
-    if let Some(w) = c.win {
-        if i >= 1 && i <= len && b[i - 1] == b'{' && use_level(&w, i - 1, hint) {
-            match object_with_level(c, w, i, &rp) {
-                Ok(r) => return r,
-                Err(resume) => i = resume,
-            }
+    if let Some(w) = c.win
+        && i >= 1
+        && i <= len
+        && b[i - 1] == b'{'
+        && use_level(&w, i - 1, hint)
+    {
+        match object_with_level(c, w, i, &rp) {
+            Ok(r) => return r,
+            Err(resume) => i = resume,
         }
     }
     while i < len {
@@ -1122,10 +1125,10 @@ struct ArrState<'p> {
 /// dot).
 fn is_plain_key(key: &str) -> bool {
     let b = key.as_bytes();
-    if let Some(&c) = b.first() {
-        if matches!(c, b'@' | b'!' | b'[' | b'{') {
-            return false;
-        }
+    if let Some(&c) = b.first()
+        && matches!(c, b'@' | b'!' | b'[' | b'{')
+    {
+        return false;
     }
     !b.iter()
         .any(|&c| matches!(c, b'.' | b'|' | b'*' | b'?' | b'\\'))
@@ -1586,20 +1589,21 @@ fn alog_result<'t, 'p>(
         while idx < b.len() && matches!(b[idx], b' ' | b'\t' | b'\r' | b'\n') {
             idx += 1;
         }
-        if idx < b.len() && b[idx] != b']' {
-            if let Some(res) = parse_any_at(json, c.win, idx) {
-                let res = get_value_path(c.env, res, rp.alogkey);
-                if res.exists() {
-                    if k > 0 {
-                        out.push(',');
-                    }
-                    if res.raw.is_empty() {
-                        out.push_str(&res.to_str());
-                    } else {
-                        out.push_str(&res.raw);
-                    }
-                    k += 1;
+        if idx < b.len()
+            && b[idx] != b']'
+            && let Some(res) = parse_any_at(json, c.win, idx)
+        {
+            let res = get_value_path(c.env, res, rp.alogkey);
+            if res.exists() {
+                if k > 0 {
+                    out.push(',');
                 }
+                if res.raw.is_empty() {
+                    out.push_str(&res.to_str());
+                } else {
+                    out.push_str(&res.raw);
+                }
+                k += 1;
             }
         }
     }

@@ -213,22 +213,21 @@ pub(crate) fn squash_at<'t>(
     };
     if !build {
         // use what is known, record nothing
-        if let Some(slot) = w.cache.find(w.abs(i)) {
-            if let Some(e) = w.cache.squash_end(slot) {
-                if e as usize <= w.end() {
-                    let n = w.rel(e);
-                    return (n, sub(json, i, n), true);
-                }
-            }
+        if let Some(slot) = w.cache.find(w.abs(i))
+            && let Some(e) = w.cache.squash_end(slot)
+            && e as usize <= w.end()
+        {
+            let n = w.rel(e);
+            return (n, sub(json, i, n), true);
         }
         return raw(json);
     }
     let slot = w.cache.slot(w.abs(i));
-    if let Some(e) = w.cache.squash_end(slot) {
-        if e as usize <= w.end() {
-            let n = w.rel(e);
-            return (n, sub(json, i, n), true);
-        }
+    if let Some(e) = w.cache.squash_end(slot)
+        && e as usize <= w.end()
+    {
+        let n = w.rel(e);
+        return (n, sub(json, i, n), true);
     }
     if let Some(n) = complete_level(json, w, slot, i, depth) {
         return (n, sub(json, i, n), true);
@@ -651,17 +650,15 @@ pub(crate) fn container_value<'t>(
     vs: usize,
     r: Option<&EntryRef<'_>>,
 ) -> (usize, Value<'t>) {
-    if let Some(r) = r {
-        if r.e.ve != UNKNOWN {
-            let n = r.w.rel(r.e.ve);
-            return (n, Value::new(Kind::Json, Cow::Borrowed(sub(json, vs, n))));
-        }
+    if let Some(r) = r
+        && r.e.ve != UNKNOWN
+    {
+        let n = r.w.rel(r.e.ve);
+        return (n, Value::new(Kind::Json, Cow::Borrowed(sub(json, vs, n))));
     }
     let (n, raw, ok) = squash_at(json, w, vs, 0, r.is_some());
-    if ok {
-        if let Some(r) = r {
-            r.w.cache.set_value_end(r.slot, r.k, r.w.abs(n));
-        }
+    if ok && let Some(r) = r {
+        r.w.cache.set_value_end(r.slot, r.k, r.w.abs(n));
     }
     (n, Value::new(Kind::Json, Cow::Borrowed(raw)))
 }

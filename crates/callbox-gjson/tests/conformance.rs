@@ -52,10 +52,10 @@ fn check(case: &Json) -> Result<(), String> {
         if v.to_str() != expected {
             problems.push(format!("{how}: String() {:?} != {expected:?}", v.to_str()));
         }
-        if let Some(raw) = raw {
-            if v.raw() != raw {
-                problems.push(format!("{how}: raw {:?} != {raw:?}", v.raw()));
-            }
+        if let Some(raw) = raw
+            && v.raw() != raw
+        {
+            problems.push(format!("{how}: raw {:?} != {raw:?}", v.raw()));
         }
         if v.kind().name() != ty {
             problems.push(format!("{how}: type {} != {ty}", v.kind().name()));

@@ -426,10 +426,8 @@ impl<'a, 'o> Exec<'a, 'o> {
                 );
             }
         }
-        if !ran {
-            if let Some(e) = &b.else_list {
-                return self.walk_nested(dot, e, b.pos);
-            }
+        if !ran && let Some(e) = &b.else_list {
+            return self.walk_nested(dot, e, b.pos);
         }
         Ok(Flow::Normal)
     }
@@ -509,14 +507,14 @@ impl<'a, 'o> Exec<'a, 'o> {
     }
 
     fn not_a_function(&self, cmd: &Command, has_final: bool) -> XResult<()> {
-        if cmd.args.len() > 1 || has_final {
-            if let Some(first) = cmd.args.first() {
-                return self.err(
-                    first.pos(),
-                    first,
-                    format_args!("can't give argument to non-function {first}"),
-                );
-            }
+        if (cmd.args.len() > 1 || has_final)
+            && let Some(first) = cmd.args.first()
+        {
+            return self.err(
+                first.pos(),
+                first,
+                format_args!("can't give argument to non-function {first}"),
+            );
         }
         Ok(())
     }

@@ -139,14 +139,13 @@ impl<'b> Printer<'b> {
         let mut s = String::with_capacity(digits.len() + 8);
         s.push_str("U+");
         s.extend(digits.iter().rev().map(|&b| b as char));
-        if self.f.sharp {
-            if let Some(c) = u32::try_from(u).ok().and_then(char::from_u32) {
-                if is_print(c) {
-                    s.push_str(" '");
-                    s.push(c);
-                    s.push('\'');
-                }
-            }
+        if self.f.sharp
+            && let Some(c) = u32::try_from(u).ok().and_then(char::from_u32)
+            && is_print(c)
+        {
+            s.push_str(" '");
+            s.push(c);
+            s.push('\'');
         }
         let old_zero = self.f.zero;
         self.f.zero = false;

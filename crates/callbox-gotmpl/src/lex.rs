@@ -230,14 +230,14 @@ impl<'s> Lexer<'s> {
     }
 
     fn backup(&mut self) {
-        if !self.at_eof && self.pos > 0 {
-            if let Some(c) = self
+        if !self.at_eof
+            && self.pos > 0
+            && let Some(c) = self
                 .input
                 .get(..self.pos)
                 .and_then(|s| s.chars().next_back())
-            {
-                self.pos -= c.len_utf8();
-            }
+        {
+            self.pos -= c.len_utf8();
         }
     }
 
@@ -416,10 +416,10 @@ impl<'s> Lexer<'s> {
             '$' => return State::Variable,
             '\'' => return State::Char,
             '.' => {
-                if let Some(&b) = self.bytes.get(self.pos) {
-                    if !b.is_ascii_digit() {
-                        return State::Field;
-                    }
+                if let Some(&b) = self.bytes.get(self.pos)
+                    && !b.is_ascii_digit()
+                {
+                    return State::Field;
                 }
                 self.backup();
                 return State::Number;

@@ -731,13 +731,14 @@ impl<'s> Parser<'s, '_> {
                 var,
                 fields: mut fs,
             } => {
-                if &*var.name == "$" && fs.is_empty() {
-                    if let Some(first) = fields.first() {
-                        self.root_fields.push(FieldRef {
-                            name: first.to_string(),
-                            offset: var.pos,
-                        });
-                    }
+                if &*var.name == "$"
+                    && fs.is_empty()
+                    && let Some(first) = fields.first()
+                {
+                    self.root_fields.push(FieldRef {
+                        name: first.to_string(),
+                        offset: var.pos,
+                    });
                 }
                 fs.extend(fields);
                 Arg::Var { var, fields: fs }
@@ -881,10 +882,10 @@ fn new_number(text: &str, typ: ItemType) -> Result<NumValue, String> {
     if typ == ItemType::Complex {
         return Err(format!("complex constants are not supported: {text}"));
     }
-    if let Some(t) = text.strip_suffix('i') {
-        if parse_float(t).is_some() {
-            return Err(format!("complex constants are not supported: {text}"));
-        }
+    if let Some(t) = text.strip_suffix('i')
+        && parse_float(t).is_some()
+    {
+        return Err(format!("complex constants are not supported: {text}"));
     }
     let u = parse_uint(text);
     let i = parse_int(text);
@@ -924,10 +925,10 @@ fn is_hex_int(s: &str) -> bool {
 fn underscore_ok(s: &str) -> bool {
     let mut b = s.as_bytes();
     let mut saw = b'^';
-    if let Some(&c) = b.first() {
-        if c == b'-' || c == b'+' {
-            b = &b[1..];
-        }
+    if let Some(&c) = b.first()
+        && (c == b'-' || c == b'+')
+    {
+        b = &b[1..];
     }
     let mut i = 0;
     let mut hex = false;

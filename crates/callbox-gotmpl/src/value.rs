@@ -297,10 +297,10 @@ pub(crate) fn sorted_entries(m: &Map<String, Json>) -> Vec<(&String, &Json)> {
 pub(crate) fn map_is_sorted(m: &Map<String, Json>) -> bool {
     let mut prev: Option<&String> = None;
     for k in m.keys() {
-        if let Some(p) = prev {
-            if p > k {
-                return false;
-            }
+        if let Some(p) = prev
+            && p > k
+        {
+            return false;
         }
         prev = Some(k);
     }

@@ -464,13 +464,11 @@ impl Auth {
         if let Some(method) = scenario
             .setting_value("AuthMethod")
             .and_then(AuthType::parse)
-        {
-            if scenario
+            && scenario
                 .setting_value("AuthMethod")
                 .is_some_and(|v| !v.trim().is_empty())
-            {
-                auth.method = method;
-            }
+        {
+            auth.method = method;
         }
         auth.auth_endpoint = located("AuthEndPoint");
         auth.token_endpoint = located("TokenEndPoint");

@@ -223,13 +223,14 @@ fn scenario(e: &Element, d: &mut Diagnostics<'_>) -> Scenario {
     } else {
         "REST"
     };
-    if let Some(a) = e.attribute("Type") {
-        if !matches!(id, ScenarioId::Other(_)) && !kind.eq_ignore_ascii_case(expected) {
-            d.warning(
-                a.value.start(),
-                format!("scenario {id} should have Type=\"{expected}\", not \"{kind}\""),
-            );
-        }
+    if let Some(a) = e.attribute("Type")
+        && !matches!(id, ScenarioId::Other(_))
+        && !kind.eq_ignore_ascii_case(expected)
+    {
+        d.warning(
+            a.value.start(),
+            format!("scenario {id} should have Type=\"{expected}\", not \"{kind}\""),
+        );
     }
     let mut scenario = Scenario {
         id,
@@ -259,16 +260,16 @@ fn scenario(e: &Element, d: &mut Diagnostics<'_>) -> Scenario {
         }
     }
     for p in &scenario.parameters {
-        if let Some(f) = &p.father {
-            if !FATHERS.contains(&f.as_str()) {
-                d.warning(
-                    p.offset,
-                    format!(
-                        "unknown parameter group Father=\"{f}\" (known: {})",
-                        FATHERS.join(", ")
-                    ),
-                );
-            }
+        if let Some(f) = &p.father
+            && !FATHERS.contains(&f.as_str())
+        {
+            d.warning(
+                p.offset,
+                format!(
+                    "unknown parameter group Father=\"{f}\" (known: {})",
+                    FATHERS.join(", ")
+                ),
+            );
         }
     }
     scenario
@@ -325,17 +326,17 @@ fn request(e: &Element, d: &mut Diagnostics<'_>) -> Request {
         .unwrap_or("GET")
         .trim()
         .to_ascii_uppercase();
-    if let Some(a) = e.attribute("Method") {
-        if !METHODS.contains(&method.as_str()) {
-            d.error(
-                a.value.start(),
-                format!(
-                    "Method \"{}\" is not an HTTP method ({})",
-                    a.value.text,
-                    METHODS.join(", ")
-                ),
-            );
-        }
+    if let Some(a) = e.attribute("Method")
+        && !METHODS.contains(&method.as_str())
+    {
+        d.error(
+            a.value.start(),
+            format!(
+                "Method \"{}\" is not an HTTP method ({})",
+                a.value.text,
+                METHODS.join(", ")
+            ),
+        );
     }
     let weight = match e.attribute("Weight") {
         None => 0,

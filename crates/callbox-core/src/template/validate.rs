@@ -96,11 +96,11 @@ impl Validator<'_> {
             if matches!(self.auth.method, AuthType::OAuth2 | AuthType::Bearer) {
                 names.insert("AccessToken".into());
             }
-            if let Some(global) = self.template.scenario(&ScenarioId::GetGlobalInfo) {
-                if scenario.id != ScenarioId::GetGlobalInfo {
-                    for r in &global.requests {
-                        names.extend(r.outputs.iter().map(|o| o.name.clone()));
-                    }
+            if let Some(global) = self.template.scenario(&ScenarioId::GetGlobalInfo)
+                && scenario.id != ScenarioId::GetGlobalInfo
+            {
+                for r in &global.requests {
+                    names.extend(r.outputs.iter().map(|o| o.name.clone()));
                 }
             }
         }
@@ -295,16 +295,16 @@ impl Validator<'_> {
             }
         }
         for p in scenario.group("PopulateTemplateString") {
-            if let Some(k) = &p.kind {
-                if !k.eq_ignore_ascii_case("header") {
-                    d.warning(
-                        p.offset,
-                        format!(
-                            "PopulateTemplateString {} has Type \"{k}\"; only Header is supported",
-                            p.name
-                        ),
-                    );
-                }
+            if let Some(k) = &p.kind
+                && !k.eq_ignore_ascii_case("header")
+            {
+                d.warning(
+                    p.offset,
+                    format!(
+                        "PopulateTemplateString {} has Type \"{k}\"; only Header is supported",
+                        p.name
+                    ),
+                );
             }
             if !is_header_name(&p.name) {
                 d.error(
@@ -506,13 +506,13 @@ impl Validator<'_> {
                 }
             }
         }
-        if let Some((next, offset)) = &request.next {
-            if self.template.common_request(next).is_none() {
-                d.error(
-                    *offset,
-                    format!("Next=\"{next}\" names no request in the Common scenario"),
-                );
-            }
+        if let Some((next, offset)) = &request.next
+            && self.template.common_request(next).is_none()
+        {
+            d.error(
+                *offset,
+                format!("Next=\"{next}\" names no request in the Common scenario"),
+            );
         }
         let mut body_params = 0;
         for p in &request.parameters {
@@ -541,10 +541,10 @@ impl Validator<'_> {
                 }
                 ParameterKind::Body => {
                     body_params += 1;
-                    if !request.is_form_encoded() {
-                        if let Some(t) = compiled {
-                            check_json_body(&t, &text, self.funcs, d);
-                        }
+                    if !request.is_form_encoded()
+                        && let Some(t) = compiled
+                    {
+                        check_json_body(&t, &text, self.funcs, d);
                     }
                 }
                 ParameterKind::Query => {}
@@ -589,13 +589,12 @@ fn check_json_body(template: &Template, text: &Located, funcs: &Funcs, d: &mut D
             &mut sink,
         )
         .is_ok()
+        && let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&out)
     {
-        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&out) {
-            d.warning(
-                text.start(),
-                format!("the body is not valid JSON once rendered (with sample values): {e}"),
-            );
-        }
+        d.warning(
+            text.start(),
+            format!("the body is not valid JSON once rendered (with sample values): {e}"),
+        );
     }
 }
 

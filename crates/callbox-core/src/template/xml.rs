@@ -146,10 +146,10 @@ pub fn parse(source: &str, diagnostics: &mut Diagnostics<'_>) -> Option<Element>
                     let offset = raw.map_or(event_start, |(o, _)| o);
                     let raw_text = raw.map_or("", |(_, s)| s);
                     append_decoded(&mut top.text, raw_text, offset, false, diagnostics);
-                } else if let Some((offset, s)) = raw {
-                    if let Some(i) = s.find(|c: char| !c.is_whitespace()) {
-                        diagnostics.error(offset + i, "text outside the root element");
-                    }
+                } else if let Some((offset, s)) = raw
+                    && let Some(i) = s.find(|c: char| !c.is_whitespace())
+                {
+                    diagnostics.error(offset + i, "text outside the root element");
                 }
             }
             Event::GeneralRef(reference) => {

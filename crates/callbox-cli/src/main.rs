@@ -15,7 +15,7 @@ use callbox_core::gjson;
 use callbox_core::gotmpl::Template;
 use callbox_core::run::RunInput;
 use callbox_core::secret::{Masker, Secret};
-use callbox_core::template::{self, ScenarioId};
+use callbox_core::template::{self, AuthType, ScenarioId};
 use callbox_engine::{HttpClient, HttpSettings, LocalTimeZone};
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};
@@ -394,6 +394,39 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         {
             masker.add(&Secret::new(s));
         }
+    }
+    let mut fields = fields;
+    // Token auth: bearer fetches a token from the TokenEndPoint with the given fields; OAuth2
+    // needs a token from a sign-in (`--field AccessToken=…`).
+    let method = integration.auth().method;
+    if matches!(method, AuthType::OAuth2 | AuthType::Bearer)
+        && !fields.contains_key("AccessToken")
+        && !args.dry_run
+    {
+        if method == AuthType::OAuth2 {
+            anyhow::bail!(
+                "{name} uses OAuth2: sign in with `callbox-cli auth login NAME` for a configured integration, or pass --field AccessToken=…"
+            );
+        }
+        let client = HttpClient::new(args.settings.clone())?;
+        let credential = callbox_engine::Credential::new(
+            "template-run",
+            Arc::new(integration.clone()),
+            fields.clone(),
+            Arc::new(callbox_engine::MemoryStore::new()),
+            client,
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        if let Err(e) = runtime.block_on(credential.access_token(callbox_engine::hooks::now_unix()))
+        {
+            eprintln!("callbox-cli: {}", masker.mask(&e.to_string()));
+            return Ok(ExitCode::from(1));
+        }
+        credential.add_secrets_to(&mut masker);
+        fields.extend(credential.token_variables());
     }
     let input = RunInput {
         only_request: args.request.clone(),

@@ -458,3 +458,60 @@ async fn chaos_every_call_is_logged_exactly_once() {
         records.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_run_fetches_a_bearer_token_and_refuses_oauth2_without_one() {
+    let crm = FakeCrm::start().await;
+    crm.seed(
+        "contacts",
+        "c-9",
+        json!({"first_name": "Bo", "phone": "+1 415 555 0199"}),
+    );
+    let uri = crm.uri();
+    let o = blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_callbox-cli"))
+            .args(["template", "run"])
+            .arg(fixture("acme-desk-bearer.xml"))
+            .args([
+                "--scenario",
+                "SyncContactAuto",
+                "--field",
+                &format!("base_url={uri}"),
+                "--field",
+                "client_id=abc",
+                "--field",
+                "client_secret=s3cret-value",
+                "--var",
+                "Phone=+14155550199",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await;
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["contacts"][0]["ContactsId"], "c-9");
+    assert_eq!(crm.count("token"), 1);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("s3cret-value") && !text.contains("tok-1"));
+    let o = Command::new(env!("CARGO_BIN_EXE_callbox-cli"))
+        .args([
+            "template",
+            "run",
+            "../../templates/zoho-crm.xml",
+            "--scenario",
+            "SyncContactAuto",
+            "--field",
+            "api_domain=https://www.zohoapis.com",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("uses OAuth2"));
+}

@@ -358,3 +358,70 @@ async fn writes_survive_a_restart() {
     assert_eq!(h.state, HookState::Sent);
     assert_eq!(crm.records("calls").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_integrations_look_up_in_order_and_each_gets_its_log() {
+    let desk_crm = FakeCrm::start().await;
+    let hub_crm = FakeCrm::start().await;
+    hub_crm.seed(
+        "contacts",
+        "51",
+        json!({"firstname":"Carla","lastname":"Rossi","phone":"+14155551077"}),
+    );
+    let dir = temp_dir("multi");
+    let desk = helpdesk(&desk_crm, &dir, "order = 2");
+    std::fs::write(dir.join("hub.toml"), "template = \"hubspot\"\norder = 1\n").unwrap();
+    let hub_config = integrations::load(&dir.join("hub.toml")).unwrap();
+    let secrets: Map<String, Value> = [("access_token".to_string(), json!("pat-na1-secret"))]
+        .into_iter()
+        .collect();
+    let hub = ActiveIntegration::new(
+        hub_config,
+        secrets,
+        Arc::new(StaticCredentials::new("hub", vec![])),
+    );
+    let http = HttpClient::new(HttpSettings {
+        origin_overrides: vec![("https://api.hubapi.com".into(), hub_crm.uri())],
+        ..HttpSettings::default()
+    })
+    .unwrap();
+    let e = Engine::new(
+        Store::open_in_memory().unwrap(),
+        vec![hub, desk],
+        http,
+        Arc::new(Utc),
+        EngineSettings::default(),
+    );
+    let mut c = call("multi-1", "+14155551077");
+    let lookup = e.call_started(&c).await.unwrap();
+    assert_eq!(
+        lookup
+            .contacts
+            .iter()
+            .map(|(i, _)| i.as_str())
+            .collect::<Vec<_>>(),
+        vec!["hub"]
+    );
+    assert_eq!(
+        lookup.popup_url.as_deref(),
+        Some("https://app.hubspot.com/contacts/62515/record/0-1/51")
+    );
+    c.answered_at = Some(1717236005);
+    e.call_answered(&c).unwrap();
+    c.ended_at = Some(1717236065);
+    e.call_ended(&c).unwrap();
+    drain(&e, 10).await;
+    // HubSpot: pre-logged at answer, then the same call record completed.
+    let hub_calls = hub_crm.records("calls");
+    assert_eq!(hub_calls.len(), 1);
+    assert_eq!(hub_calls[0].fields["hs_call_status"], "COMPLETED");
+    assert_eq!(hub_calls[0].fields["hs_call_duration"], "60000");
+    // The helpdesk logged it too, once.
+    assert_eq!(desk_crm.records("calls").len(), 1);
+    assert!(
+        e.hooks("multi-1")
+            .unwrap()
+            .iter()
+            .all(|h| h.state == HookState::Sent)
+    );
+}

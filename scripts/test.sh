@@ -16,7 +16,10 @@ echo "== tests" >&2
 cargo test --workspace --locked
 echo "== keychain, secrets and the chaos test (gnome-keyring on a private D-Bus session)" >&2
 install_keychain_test_tools
-keyring_home=$(mktemp -d)
-XDG_DATA_HOME="$keyring_home" dbus-run-session -- sh -c 'echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; CALLBOX_KEYCHAIN_TEST=1 cargo test -p callbox-engine --test keychain --locked && CALLBOX_KEYCHAIN_TEST=1 cargo test -p callbox-cli --test live --locked -- --nocapture'
-rm -rf "$keyring_home"
+# Each suite gets its own private session and keyring (the keychain test locks its keyring).
+for suite in "callbox-engine --test keychain" "callbox-cli --test live"; do
+  keyring_home=$(mktemp -d)
+  XDG_DATA_HOME="$keyring_home" dbus-run-session -- sh -c "echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; CALLBOX_KEYCHAIN_TEST=1 cargo test -p $suite --locked -- --nocapture"
+  rm -rf "$keyring_home"
+done
 echo "== all tests passed" >&2

@@ -143,8 +143,8 @@ impl Pacer {
         if let Some(r) = rate {
             s.learn(r);
         }
-        // Whatever was reserved starts over after the pause.
-        s.next_slot = Some(until);
+        // Nothing goes before the pause ends; slots already handed out beyond it stay.
+        s.next_slot = Some(s.next_slot.map_or(until, |n| n.max(until)));
     }
 
     /// A response announced a rate: pace to it from now on.

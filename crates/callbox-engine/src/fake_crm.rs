@@ -244,6 +244,18 @@ impl State {
     }
 }
 
+/// Records as the API shows them: their fields plus the id under `id_key`.
+fn shown<'r>(records: impl IntoIterator<Item = &'r Record>, id_key: &str) -> Vec<Value> {
+    records
+        .into_iter()
+        .map(|r| {
+            let mut f = r.fields.clone();
+            f[id_key] = Value::String(r.id.clone());
+            f
+        })
+        .collect()
+}
+
 fn merge(into: &mut Value, from: Value) {
     if let (Some(a), Value::Object(b)) = (into.as_object_mut(), from) {
         for (k, v) in b {
@@ -382,29 +394,13 @@ fn route(
             json!({"departments":[{"id":"d-2","name":"Support","default":true}]}),
         ),
         ("GET", ["api", "v1", "agents"]) => {
-            let users: Vec<Value> = s
-                .records
-                .iter()
-                .filter(|r| r.kind == "agents")
-                .map(|r| {
-                    let mut f = r.fields.clone();
-                    f["id"] = Value::String(r.id.clone());
-                    f
-                })
-                .collect();
+            let users: Vec<Value> = shown(s.records.iter().filter(|r| r.kind == "agents"), "id");
             json_response(200, json!({"agents": users}))
         }
         ("GET", ["api", "v1", "contacts", "search"]) => {
             let found =
                 s.find_by_phone(&["contacts"], query.get("phone").map_or("", String::as_str));
-            let list: Vec<Value> = found
-                .iter()
-                .map(|r| {
-                    let mut f = r.fields.clone();
-                    f["id"] = Value::String(r.id.clone());
-                    f
-                })
-                .collect();
+            let list: Vec<Value> = shown(&found, "id");
             json_response(200, json!({"contacts": list, "total": list.len()}))
         }
         ("GET", ["api", "v1", "contacts", id, "identities"]) => {
@@ -458,16 +454,7 @@ fn route(
             json!({"org":[{"id":"4150868000000000001","domain_name":"org648392015"}]}),
         ),
         ("GET", ["crm", "v2", "users"]) => {
-            let users: Vec<Value> = s
-                .records
-                .iter()
-                .filter(|r| r.kind == "users")
-                .map(|r| {
-                    let mut f = r.fields.clone();
-                    f["id"] = Value::String(r.id.clone());
-                    f
-                })
-                .collect();
+            let users: Vec<Value> = shown(s.records.iter().filter(|r| r.kind == "users"), "id");
             json_response(
                 200,
                 json!({"users": users, "info": {"count": users.len(), "more_records": false}}),
@@ -478,14 +465,7 @@ fn route(
             if found.is_empty() {
                 return ResponseTemplate::new(204);
             }
-            let list: Vec<Value> = found
-                .iter()
-                .map(|r| {
-                    let mut f = r.fields.clone();
-                    f["id"] = Value::String(r.id.clone());
-                    f
-                })
-                .collect();
+            let list: Vec<Value> = shown(&found, "id");
             json_response(
                 200,
                 json!({"data": list, "info": {"count": list.len(), "more_records": false}}),
@@ -538,16 +518,7 @@ fn route(
             json_response(200, json!({"searchRecords": list}))
         }
         ("GET", ["services", "data", _, "query"]) => {
-            let users: Vec<Value> = s
-                .records
-                .iter()
-                .filter(|r| r.kind == "User")
-                .map(|r| {
-                    let mut f = r.fields.clone();
-                    f["Id"] = Value::String(r.id.clone());
-                    f
-                })
-                .collect();
+            let users: Vec<Value> = shown(s.records.iter().filter(|r| r.kind == "User"), "Id");
             json_response(
                 200,
                 json!({"totalSize": users.len(), "done": true, "records": users}),
@@ -573,16 +544,7 @@ fn route(
             json!({"portalId": 62515, "uiDomain": "app.hubspot.com"}),
         ),
         ("GET", ["crm", "v3", "owners"]) => {
-            let users: Vec<Value> = s
-                .records
-                .iter()
-                .filter(|r| r.kind == "owners")
-                .map(|r| {
-                    let mut f = r.fields.clone();
-                    f["id"] = Value::String(r.id.clone());
-                    f
-                })
-                .collect();
+            let users: Vec<Value> = shown(s.records.iter().filter(|r| r.kind == "owners"), "id");
             json_response(200, json!({"results": users}))
         }
         ("POST", ["crm", "v3", "objects", kind, "search"]) => {

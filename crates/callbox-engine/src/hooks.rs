@@ -261,6 +261,32 @@ impl Engine {
         Ok(self.inner.store.associated_user(integration, extension)?)
     }
 
+    /// `ContactId` and `ContactSyncType` of the contact a call (or SMS) was matched to in an
+    /// integration; empty when there is none.
+    fn contact_variables(
+        &self,
+        id: &str,
+        integration: &str,
+    ) -> Result<Map<String, Value>, EngineError> {
+        let contact = self
+            .inner
+            .store
+            .call_contact(id, integration)?
+            .unwrap_or_default();
+        let get = |k: &str| {
+            contact
+                .get(k)
+                .cloned()
+                .unwrap_or(Value::String(String::new()))
+        };
+        let mut vars = Map::new();
+        if !contact.is_empty() {
+            vars.insert("ContactId".into(), get("ContactsId"));
+            vars.insert("ContactSyncType".into(), get("ContactSyncType"));
+        }
+        Ok(vars)
+    }
+
     /// The variables of a call hook for one integration: call variables, the agent's CRM
     /// user, and the contact the call was matched to there.
     fn call_variables(
@@ -270,22 +296,7 @@ impl Engine {
     ) -> Result<Map<String, Value>, EngineError> {
         let crm = self.crm_user(active.name(), &call.agent.extension)?;
         let mut vars = call.variables(self.inner.zone.as_ref(), crm.as_deref());
-        if let Some(contact) = self.inner.store.call_contact(&call.id, active.name())? {
-            vars.insert(
-                "ContactId".into(),
-                contact
-                    .get("ContactsId")
-                    .cloned()
-                    .unwrap_or(Value::String(String::new())),
-            );
-            vars.insert(
-                "ContactSyncType".into(),
-                contact
-                    .get("ContactSyncType")
-                    .cloned()
-                    .unwrap_or(Value::String(String::new())),
-            );
-        }
+        vars.extend(self.contact_variables(&call.id, active.name())?);
         Ok(vars)
     }
 
@@ -444,16 +455,7 @@ impl Engine {
             if Self::has(active, &ScenarioId::SmsNote) {
                 let crm = self.crm_user(active.name(), &sms.agent.extension)?;
                 let mut vars = sms.variables(self.inner.zone.as_ref(), crm.as_deref());
-                if let Some(contact) = self.inner.store.call_contact(&sms.id, active.name())? {
-                    vars.insert(
-                        "ContactId".into(),
-                        contact.get("ContactsId").cloned().unwrap_or_default(),
-                    );
-                    vars.insert(
-                        "ContactSyncType".into(),
-                        contact.get("ContactSyncType").cloned().unwrap_or_default(),
-                    );
-                }
+                vars.extend(self.contact_variables(&sms.id, active.name())?);
                 self.enqueue(active, &sms.id, &ScenarioId::SmsNote, &vars)?;
             }
         }

@@ -1,0 +1,1025 @@
+//! The contacts cache: one SQLite file (`contacts.sqlite`), separate from the outbox's
+//! database because it can always be rebuilt from the CRMs and the outbox never can.
+//!
+//! - `contacts`: one row per (integration, CRM id), with when it was cached and until when it
+//!   is fresh (`expires_at`; NULL for imported phonebooks, which never go stale).
+//! - `numbers`: every phone field of every contact, read once: the E.164 form (exact match
+//!   index) and the digits reversed (last-N-digit match and "ends with" dial search are then
+//!   prefix ranges of one index).
+//! - `contacts_fts`: an FTS5 index over names, company and email for dial search, kept in
+//!   step by triggers.
+//! - `misses`: numbers a CRM just said it does not know, until a short TTL runs out.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+use serde_json::{Map, Value};
+
+use crate::contact::{ContactRecord, PhoneField};
+use crate::matching::{self, Match, MatchPolicy, MatchedBy};
+use crate::phone::{self, NumberKind, NumberRules, PhoneNumber};
+
+/// A cache problem, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The file cannot be opened (permissions, missing directory…).
+    #[error("cannot open the contacts cache {path}: {reason}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file is not a database or is damaged.
+    #[error(
+        "the contacts cache {path} is damaged ({reason}); rebuild it with `callbox-cli contacts rebuild` (it refills from the CRMs; imported phonebooks must be imported again)"
+    )]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// SQLite's words.
+        reason: String,
+    },
+    /// The cache was written by a newer Callbox, or an upgrade failed.
+    #[error("cannot upgrade the contacts cache {path}: {reason}")]
+    Migration {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Another process holds the cache locked for too long.
+    #[error(
+        "the contacts cache {path} is locked by another process (an import running, or another Callbox?)"
+    )]
+    Locked {
+        /// The file.
+        path: String,
+    },
+    /// The contacts being imported could not be read (nothing was imported).
+    #[error("{0} (nothing was imported)")]
+    Source(String),
+    /// Any other SQLite error.
+    #[error("contacts cache error: {0}")]
+    Sql(String),
+}
+
+impl CacheError {
+    fn from_sql(e: &rusqlite::Error, path: &str) -> CacheError {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                CacheError::Locked {
+                    path: path.to_string(),
+                }
+            }
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                CacheError::Corrupt {
+                    path: path.to_string(),
+                    reason: e.to_string(),
+                }
+            }
+            _ => CacheError::Sql(e.to_string()),
+        }
+    }
+}
+
+/// Where a cached contact came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A CRM lookup returned it; it goes stale after the integration's TTL.
+    Lookup,
+    /// `contacts import`: a phonebook, never stale.
+    Import,
+    /// Created from Callbox; found at once, replaced when the CRM returns the real record.
+    Created,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Lookup => "lookup",
+            Origin::Import => "import",
+            Origin::Created => "created",
+        }
+    }
+}
+
+/// What a lookup in the cache found.
+#[derive(Clone, Debug)]
+pub struct CacheLookup {
+    /// The number as read.
+    pub number: PhoneNumber,
+    /// Matches, best first (one per contact).
+    pub matches: Vec<Match>,
+    /// Whether the agent has to pick one (policy `ask`, several equally good).
+    pub needs_choice: bool,
+}
+
+/// How a lookup matches.
+#[derive(Clone, Debug)]
+pub struct LookupOptions<'a> {
+    /// Only this integration's contacts (all when `None`).
+    pub integration: Option<&'a str>,
+    /// Match the last this-many digits when no E.164 match exists (0: never).
+    pub suffix_digits: usize,
+    /// How several matches are ranked.
+    pub policy: MatchPolicy,
+    /// Now (Unix seconds), to tell fresh from stale.
+    pub now: i64,
+}
+
+/// One dial-search result.
+#[derive(Clone, Debug)]
+pub struct SearchHit {
+    /// The contact.
+    pub contact: ContactRecord,
+    /// Why it was found ("name", "company", "business number starts with 415").
+    pub reason: String,
+    /// The number to dial: the one that matched, else the contact's first.
+    pub dial: Option<String>,
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ImportReport {
+    /// Contacts written (new or replaced).
+    pub contacts: u64,
+    /// Phone numbers indexed.
+    pub numbers: u64,
+    /// Numbers with an E.164 form.
+    pub normalized: u64,
+    /// Numbers that could not be read, by kind (they are kept for display and digit matching).
+    pub unreadable: HashMap<String, u64>,
+    /// Records skipped because they had no `ContactsId`.
+    pub skipped_without_id: u64,
+}
+
+const MAX_MATCHES: usize = 50;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(
+        "CREATE TABLE contacts (
+            id INTEGER PRIMARY KEY,
+            integration TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            first_name TEXT NOT NULL,
+            last_name TEXT NOT NULL,
+            company TEXT NOT NULL,
+            email TEXT NOT NULL,
+            other TEXT,
+            modified_at INTEGER,
+            cached_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            origin TEXT NOT NULL,
+            UNIQUE (integration, contact_id)
+        );
+        CREATE INDEX contacts_expiry ON contacts (expires_at) WHERE expires_at IS NOT NULL;
+        CREATE TABLE numbers (
+            contact INTEGER NOT NULL,
+            field INTEGER NOT NULL,
+            original TEXT NOT NULL,
+            e164 TEXT,
+            rev TEXT NOT NULL,
+            PRIMARY KEY (contact, field)
+        ) WITHOUT ROWID;
+        CREATE INDEX numbers_e164 ON numbers (e164) WHERE e164 IS NOT NULL;
+        CREATE INDEX numbers_rev ON numbers (rev);
+        CREATE VIRTUAL TABLE contacts_fts USING fts5 (
+            first_name, last_name, company, email,
+            content = 'contacts', content_rowid = 'id',
+            tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+        );
+        CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN
+            INSERT INTO contacts_fts (rowid, first_name, last_name, company, email)
+            VALUES (new.id, new.first_name, new.last_name, new.company, new.email);
+        END;
+        CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts BEGIN
+            INSERT INTO contacts_fts (contacts_fts, rowid, first_name, last_name, company, email)
+            VALUES ('delete', old.id, old.first_name, old.last_name, old.company, old.email);
+        END;
+        CREATE TRIGGER contacts_fts_update AFTER UPDATE OF first_name, last_name, company, email
+        ON contacts BEGIN
+            INSERT INTO contacts_fts (contacts_fts, rowid, first_name, last_name, company, email)
+            VALUES ('delete', old.id, old.first_name, old.last_name, old.company, old.email);
+            INSERT INTO contacts_fts (rowid, first_name, last_name, company, email)
+            VALUES (new.id, new.first_name, new.last_name, new.company, new.email);
+        END;
+        CREATE TABLE misses (
+            integration TEXT NOT NULL,
+            number TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY (integration, number)
+        ) WITHOUT ROWID;",
+    )])
+}
+
+/// The contacts cache. Share it behind an `Arc`; every operation is one short transaction.
+#[derive(Debug)]
+pub struct ContactCache {
+    conn: Mutex<Connection>,
+    path: String,
+}
+
+/// The columns of `contacts` every read selects, in this order.
+const CONTACT_COLUMNS: &str = "c.id, c.integration, c.contact_id, c.first_name, c.last_name, \
+     c.company, c.email, c.other, c.modified_at, c.cached_at, c.expires_at";
+
+struct Row {
+    rowid: i64,
+    record: ContactRecord,
+    expires_at: Option<i64>,
+}
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let other: Option<String> = r.get(7)?;
+    let other = other
+        .and_then(|s| serde_json::from_str::<Map<String, Value>>(&s).ok())
+        .unwrap_or_default();
+    let modified: Option<i64> = r.get(8)?;
+    let cached_at: i64 = r.get(9)?;
+    Ok(Row {
+        rowid: r.get(0)?,
+        record: ContactRecord {
+            integration: r.get(1)?,
+            id: r.get(2)?,
+            first_name: r.get(3)?,
+            last_name: r.get(4)?,
+            company: r.get(5)?,
+            email: r.get(6)?,
+            numbers: Vec::new(),
+            other,
+            modified_at: modified.or(Some(cached_at)),
+        },
+        expires_at: r.get(10)?,
+    })
+}
+
+/// A contact's numbers read under `rules`, ready to store.
+struct ReadNumbers(Vec<(PhoneField, PhoneNumber)>);
+
+fn read_numbers(record: &ContactRecord, rules: &NumberRules) -> ReadNumbers {
+    ReadNumbers(
+        record
+            .numbers
+            .iter()
+            .map(|(f, text)| (*f, phone::normalize(text, rules)))
+            .collect(),
+    )
+}
+
+impl ContactCache {
+    /// Opens (creating and upgrading as needed) the cache at `path`.
+    pub fn open(path: &Path) -> Result<ContactCache, CacheError> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| CacheError::Open {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| CacheError::Open {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        Self::init(conn, shown)
+    }
+
+    /// A cache in memory (tests, benchmarks).
+    pub fn in_memory() -> Result<ContactCache, CacheError> {
+        let conn = Connection::open_in_memory().map_err(|e| CacheError::Sql(e.to_string()))?;
+        Self::init(conn, ":memory:".into())
+    }
+
+    /// Deletes the cache at `path` (with its WAL files) and creates it empty.
+    pub fn rebuild(path: &Path) -> Result<ContactCache, CacheError> {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = PathBuf::from(p);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(CacheError::Open {
+                        path: p.display().to_string(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        Self::open(path)
+    }
+
+    fn init(mut conn: Connection, path: String) -> Result<ContactCache, CacheError> {
+        let err = |e: rusqlite::Error| CacheError::from_sql(&e, &path);
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        // The cache can be rebuilt from the CRMs: NORMAL is enough in WAL mode.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "cache_size", -65_536)
+            .map_err(err)?;
+        migrations().to_latest(&mut conn).map_err(|e| match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => {
+                CacheError::from_sql(&err, &path)
+            }
+            other => CacheError::Migration {
+                path: path.clone(),
+                reason: other.to_string(),
+            },
+        })?;
+        Ok(ContactCache {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> CacheError + '_ {
+        |e| CacheError::from_sql(&e, &self.path)
+    }
+
+    /// Writes contacts (new or replacing the same CRM id): `ttl` seconds fresh, or never
+    /// stale when `None`. Contacts created from Callbox for the same numbers are dropped when
+    /// the CRM's real record arrives. Misses of their numbers are forgotten.
+    pub fn upsert(
+        &self,
+        records: &[ContactRecord],
+        origin: Origin,
+        rules: &NumberRules,
+        now: i64,
+        ttl: Option<i64>,
+    ) -> Result<(), CacheError> {
+        let err = self.err();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        for record in records {
+            if record.id.is_empty() {
+                continue;
+            }
+            let numbers = read_numbers(record, rules);
+            if origin == Origin::Lookup {
+                // The CRM's real record replaces what Callbox created for the same number.
+                for (_, n) in &numbers.0 {
+                    let Some(e) = &n.e164 else { continue };
+                    let created: Vec<i64> = tx
+                        .prepare_cached(
+                            "SELECT DISTINCT c.id FROM numbers n JOIN contacts c ON c.id = n.contact
+                             WHERE n.e164 = ?1 AND c.integration = ?2 AND c.origin = 'created'",
+                        )
+                        .and_then(|mut s| {
+                            s.query_map(params![e, record.integration], |r| r.get(0))?
+                                .collect()
+                        })
+                        .map_err(&err)?;
+                    for id in created {
+                        delete_contact(&tx, id).map_err(&err)?;
+                    }
+                }
+            }
+            write_record(&tx, record, &numbers, origin, now, ttl.map(|t| now + t)).map_err(&err)?;
+            for (_, n) in &numbers.0 {
+                let key = n.e164.clone().unwrap_or_else(|| n.digits.clone());
+                tx.execute(
+                    "DELETE FROM misses WHERE integration = ?1 AND number = ?2",
+                    params![record.integration, key],
+                )
+                .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
+    /// Imports contacts in bulk (one transaction; numbers are read on a second thread while
+    /// SQLite writes). Contacts without a `ContactsId` are skipped and counted.
+    pub fn import(
+        &self,
+        records: impl Iterator<Item = Result<ContactRecord, String>> + Send,
+        rules: &NumberRules,
+        now: i64,
+    ) -> Result<ImportReport, CacheError> {
+        const BATCH: usize = 2048;
+        let err = self.err();
+        let mut conn = self.conn();
+        conn.pragma_update(None, "cache_size", -524_288)
+            .map_err(&err)?;
+        let mut report = ImportReport::default();
+        let result = std::thread::scope(|scope| -> Result<(), CacheError> {
+            let (send, receive) = std::sync::mpsc::sync_channel::<
+                Result<Vec<(ContactRecord, ReadNumbers)>, String>,
+            >(8);
+            let reader = scope.spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                for record in records {
+                    let record = match record {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = send.send(Err(e));
+                            return;
+                        }
+                    };
+                    let numbers = read_numbers(&record, rules);
+                    batch.push((record, numbers));
+                    if batch.len() == BATCH
+                        && send
+                            .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+                let _ = send.send(Ok(batch));
+            });
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(&err)?;
+            for batch in receive {
+                // An unreadable source rolls the whole import back (the transaction drops).
+                let batch = batch.map_err(CacheError::Source)?;
+                for (record, numbers) in batch {
+                    if record.id.is_empty() {
+                        report.skipped_without_id += 1;
+                        continue;
+                    }
+                    write_record(&tx, &record, &numbers, Origin::Import, now, None)
+                        .map_err(&err)?;
+                    report.contacts += 1;
+                    for (_, n) in &numbers.0 {
+                        report.numbers += 1;
+                        if n.e164.is_some() {
+                            report.normalized += 1;
+                        } else {
+                            *report
+                                .unreadable
+                                .entry(n.kind.as_str().to_string())
+                                .or_default() += 1;
+                        }
+                    }
+                }
+            }
+            let _ = reader.join();
+            tx.commit().map_err(&err)
+        });
+        conn.pragma_update(None, "cache_size", -65_536)
+            .map_err(&err)?;
+        result.map(|()| report)
+    }
+
+    /// Looks `number` up: exact E.164 matches, else (when the number has enough digits) the
+    /// last `suffix_digits` digits. One match per contact, by its best field, best first.
+    pub fn lookup(
+        &self,
+        number: &PhoneNumber,
+        options: &LookupOptions<'_>,
+    ) -> Result<CacheLookup, CacheError> {
+        let err = self.err();
+        let conn = self.conn();
+        let mut found: Vec<(i64, Match)> = Vec::new();
+        let by_field = |conn: &Connection,
+                        condition: &str,
+                        a: &str,
+                        b: Option<&str>|
+         -> rusqlite::Result<Vec<(Row, PhoneField)>> {
+            let sql = format!(
+                "SELECT {CONTACT_COLUMNS}, n.field FROM numbers n JOIN contacts c ON c.id = n.contact
+                 WHERE {condition} AND (?3 IS NULL OR c.integration = ?3)
+                 ORDER BY c.id LIMIT {}",
+                MAX_MATCHES * 4
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![a, b, options.integration], |r| {
+                Ok((read_row(r)?, PhoneField::from_code(r.get(11)?)))
+            })?;
+            rows.collect()
+        };
+        let exact_rows = match (&number.e164, number.kind) {
+            (_, NumberKind::Extension | NumberKind::Withheld) => Vec::new(),
+            (Some(e), _) => by_field(&conn, "n.e164 = ?1 AND ?2 IS NULL", e, None).map_err(&err)?,
+            (None, _) if !number.digits.is_empty() => by_field(
+                &conn,
+                "n.rev = ?1 AND ?2 IS NULL",
+                &phone::reversed(&number.digits),
+                None,
+            )
+            .map_err(&err)?,
+            _ => Vec::new(),
+        };
+        for (row, field) in exact_rows {
+            let fresh = row.expires_at.is_none_or(|t| t > options.now);
+            consider(
+                &mut found,
+                row.rowid,
+                Match {
+                    contact: row.record,
+                    field: Some(field),
+                    by: MatchedBy::Exact,
+                    confidence: matching::EXACT,
+                    fresh,
+                },
+            );
+        }
+        let suffix = (options.suffix_digits > 0
+            && !matches!(number.kind, NumberKind::Extension | NumberKind::Withheld))
+        .then(|| phone::reversed_suffix(&number.digits, options.suffix_digits))
+        .flatten();
+        if found.is_empty()
+            && let Some(suffix) = suffix
+        {
+            let upper = format!("{suffix}:");
+            for (row, field) in by_field(&conn, "n.rev >= ?1 AND n.rev < ?2", &suffix, Some(&upper))
+                .map_err(&err)?
+            {
+                let fresh = row.expires_at.is_none_or(|t| t > options.now);
+                consider(
+                    &mut found,
+                    row.rowid,
+                    Match {
+                        contact: row.record,
+                        field: Some(field),
+                        by: MatchedBy::LastDigits(options.suffix_digits),
+                        confidence: matching::suffix_confidence(options.suffix_digits),
+                        fresh,
+                    },
+                );
+            }
+        }
+        found.truncate(MAX_MATCHES);
+        let mut matches = Vec::with_capacity(found.len());
+        for (rowid, mut m) in found {
+            m.contact.numbers = numbers_of(&conn, rowid).map_err(&err)?;
+            matches.push(m);
+        }
+        matching::rank(&mut matches, options.policy);
+        let needs_choice = matching::needs_choice(&matches, options.policy);
+        Ok(CacheLookup {
+            number: number.clone(),
+            matches,
+            needs_choice,
+        })
+    }
+
+    /// Remembers that `integration`'s CRM does not know `number` for `ttl` seconds.
+    pub fn record_miss(
+        &self,
+        integration: &str,
+        number: &PhoneNumber,
+        now: i64,
+        ttl: i64,
+    ) -> Result<(), CacheError> {
+        let key = miss_key(number);
+        self.conn()
+            .execute(
+                "INSERT INTO misses (integration, number, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO UPDATE SET expires_at = excluded.expires_at",
+                params![integration, key, now + ttl],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Whether `integration`'s CRM said it does not know `number`, less than its TTL ago.
+    pub fn is_recent_miss(
+        &self,
+        integration: &str,
+        number: &PhoneNumber,
+        now: i64,
+    ) -> Result<bool, CacheError> {
+        let key = miss_key(number);
+        let hit: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT expires_at FROM misses WHERE integration = ?1 AND number = ?2",
+                params![integration, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())?;
+        Ok(hit.is_some_and(|t| t > now))
+    }
+
+    /// Forgets a miss (a contact was just created for the number).
+    pub fn forget_miss(&self, integration: &str, number: &PhoneNumber) -> Result<(), CacheError> {
+        self.conn()
+            .execute(
+                "DELETE FROM misses WHERE integration = ?1 AND number = ?2",
+                params![integration, miss_key(number)],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Removes one contact.
+    pub fn remove(&self, integration: &str, id: &str) -> Result<bool, CacheError> {
+        let err = self.err();
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(&err)?;
+        let rowid: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM contacts WHERE integration = ?1 AND contact_id = ?2",
+                params![integration, id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&err)?;
+        if let Some(rowid) = rowid {
+            delete_contact(&tx, rowid).map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        Ok(rowid.is_some())
+    }
+
+    /// Contacts cached from lookups whose TTL ran out, oldest first (for background refresh).
+    pub fn stale(
+        &self,
+        integration: &str,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<ContactRecord>, CacheError> {
+        let err = self.err();
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts c
+             WHERE c.expires_at IS NOT NULL AND c.expires_at <= ?1 AND c.integration = ?2
+             ORDER BY c.expires_at LIMIT ?3"
+        );
+        let rows: Vec<Row> = {
+            let mut stmt = conn.prepare_cached(&sql).map_err(&err)?;
+            let rows = stmt
+                .query_map(
+                    params![now, integration, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    read_row,
+                )
+                .map_err(&err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(&err)?
+        };
+        rows.into_iter()
+            .map(|row| {
+                let mut record = row.record;
+                record.numbers = numbers_of(&conn, row.rowid).map_err(&err)?;
+                Ok(record)
+            })
+            .collect()
+    }
+
+    /// Dial search: contacts whose name, company or email has words starting with the query's
+    /// words, or (for a query of digits) whose number starts or ends with them. Best first.
+    pub fn search(
+        &self,
+        query: &str,
+        rules: &NumberRules,
+        integration: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, CacheError> {
+        let query = query.trim();
+        if query.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let is_number = query.chars().any(|c| c.is_ascii_digit())
+            && query
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +-().,/".contains(c));
+        if is_number {
+            self.search_number(query, rules, integration, limit)
+        } else {
+            self.search_text(query, integration, limit)
+        }
+    }
+
+    fn search_text(
+        &self,
+        query: &str,
+        integration: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, CacheError> {
+        const CANDIDATES: usize = 200;
+        let words: Vec<String> = query
+            .split(|c: char| !c.is_alphanumeric() && c != '@' && c != '.' && c != '\'')
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fts: Vec<String> = words
+            .iter()
+            .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+            .collect();
+        let fts = fts.join(" ");
+        let err = self.err();
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts c
+             WHERE c.id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?1 LIMIT ?2)
+             AND (?3 IS NULL OR c.integration = ?3)"
+        );
+        let rows: Vec<Row> = {
+            let mut stmt = conn.prepare_cached(&sql).map_err(&err)?;
+            let rows = stmt
+                .query_map(params![fts, CANDIDATES as i64, integration], read_row)
+                .map_err(&err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(&err)?
+        };
+        let first = &words[0];
+        let starts = |s: &str| crate::fold(s).starts_with(first.as_str());
+        let mut scored: Vec<(u8, String, Row, &'static str)> = rows
+            .into_iter()
+            .map(|row| {
+                let r = &row.record;
+                let (score, reason) = if starts(&r.last_name) || starts(&r.first_name) {
+                    (0, "name")
+                } else if starts(&r.company) {
+                    (1, "company")
+                } else if starts(&r.email) {
+                    (2, "email")
+                } else {
+                    (3, "name or company")
+                };
+                (score, crate::fold(&r.display_name()), row, reason)
+            })
+            .collect();
+        scored.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        scored.truncate(limit);
+        scored
+            .into_iter()
+            .map(|(_, _, row, reason)| {
+                let mut contact = row.record;
+                contact.numbers = numbers_of(&conn, row.rowid).map_err(&err)?;
+                let dial = contact.numbers.first().map(|(_, n)| n.clone());
+                Ok(SearchHit {
+                    contact,
+                    reason: reason.to_string(),
+                    dial,
+                })
+            })
+            .collect()
+    }
+
+    fn search_number(
+        &self,
+        query: &str,
+        rules: &NumberRules,
+        integration: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, CacheError> {
+        let digits = phone::digits_of(query);
+        let trimmed = query.trim_start();
+        let international = trimmed.starts_with('+');
+        let intl_digits = if international {
+            Some(digits.clone())
+        } else {
+            digits.strip_prefix("00").map(str::to_string)
+        };
+        // "starts with" ranges over E.164 text, "ends with" over reversed digits.
+        let mut prefixes: Vec<String> = Vec::new();
+        if let Some(d) = &intl_digits {
+            prefixes.push(format!("+{d}"));
+        } else {
+            if let Some(c) = &rules.country {
+                let national = digits.strip_prefix('0').unwrap_or(&digits);
+                prefixes.push(format!("+{}{national}", c.calling_code()));
+            }
+            prefixes.push(format!("+{digits}"));
+        }
+        let err = self.err();
+        let conn = self.conn();
+        let mut seen: Vec<i64> = Vec::new();
+        let mut hits: Vec<(i64, ContactRecord, String, String)> = Vec::new();
+        let mut run = |condition: &str,
+                       low: &str,
+                       verb: &str,
+                       hits: &mut Vec<(i64, ContactRecord, String, String)>|
+         -> rusqlite::Result<()> {
+            if hits.len() >= limit {
+                return Ok(());
+            }
+            let sql = format!(
+                "SELECT {CONTACT_COLUMNS}, n.field, n.original FROM numbers n
+                 JOIN contacts c ON c.id = n.contact
+                 WHERE {condition} AND (?3 IS NULL OR c.integration = ?3) LIMIT ?4"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let high = format!("{low}:");
+            let rows =
+                stmt.query_map(params![low, high, integration, (limit * 2) as i64], |r| {
+                    Ok((
+                        read_row(r)?,
+                        PhoneField::from_code(r.get(11)?),
+                        r.get::<_, String>(12)?,
+                    ))
+                })?;
+            for row in rows {
+                let (row, field, original) = row?;
+                if hits.len() >= limit || seen.contains(&row.rowid) {
+                    continue;
+                }
+                seen.push(row.rowid);
+                hits.push((
+                    row.rowid,
+                    row.record,
+                    format!("{} {verb} {query}", field.label()),
+                    original,
+                ));
+            }
+            Ok(())
+        };
+        for p in &prefixes {
+            run("n.e164 >= ?1 AND n.e164 < ?2", p, "starts with", &mut hits).map_err(&err)?;
+        }
+        if digits.len() >= 3 {
+            run(
+                "n.rev >= ?1 AND n.rev < ?2",
+                &phone::reversed(&digits),
+                "ends with",
+                &mut hits,
+            )
+            .map_err(&err)?;
+        }
+        hits.into_iter()
+            .map(|(rowid, mut contact, reason, original)| {
+                contact.numbers = numbers_of(&conn, rowid).map_err(&err)?;
+                Ok(SearchHit {
+                    contact,
+                    reason,
+                    dial: Some(original),
+                })
+            })
+            .collect()
+    }
+
+    /// Every contact (of one integration, or all), in the order they were cached.
+    pub fn export(&self, integration: Option<&str>) -> Result<Vec<ContactRecord>, CacheError> {
+        let err = self.err();
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE (?1 IS NULL OR c.integration = ?1)
+             ORDER BY c.id"
+        );
+        let mut stmt = conn.prepare(&sql).map_err(&err)?;
+        let mut rows: Vec<ContactRecord> = Vec::new();
+        let mut ids: HashMap<i64, usize> = HashMap::new();
+        for row in stmt.query_map([integration], read_row).map_err(&err)? {
+            let row = row.map_err(&err)?;
+            ids.insert(row.rowid, rows.len());
+            rows.push(row.record);
+        }
+        let mut stmt = conn
+            .prepare(
+                "SELECT n.contact, n.field, n.original FROM numbers n
+                 JOIN contacts c ON c.id = n.contact WHERE (?1 IS NULL OR c.integration = ?1)",
+            )
+            .map_err(&err)?;
+        for n in stmt
+            .query_map([integration], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    PhoneField::from_code(r.get(1)?),
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(&err)?
+        {
+            let (rowid, field, original) = n.map_err(&err)?;
+            if let Some(&i) = ids.get(&rowid) {
+                rows[i].numbers.push((field, original));
+            }
+        }
+        for r in &mut rows {
+            r.numbers.sort_by_key(|(f, _)| *f);
+        }
+        Ok(rows)
+    }
+
+    /// How many contacts are cached (of one integration, or all).
+    pub fn count(&self, integration: Option<&str>) -> Result<u64, CacheError> {
+        self.conn()
+            .query_row(
+                "SELECT count(*) FROM contacts WHERE (?1 IS NULL OR integration = ?1)",
+                [integration],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(self.err())
+    }
+
+    /// Removes every contact and miss of `integration` (its template or settings changed).
+    pub fn clear(&self, integration: &str) -> Result<(), CacheError> {
+        let err = self.err();
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(&err)?;
+        tx.execute(
+            "DELETE FROM numbers WHERE contact IN (SELECT id FROM contacts WHERE integration = ?1)",
+            [integration],
+        )
+        .map_err(&err)?;
+        tx.execute("DELETE FROM contacts WHERE integration = ?1", [integration])
+            .map_err(&err)?;
+        tx.execute("DELETE FROM misses WHERE integration = ?1", [integration])
+            .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+}
+
+/// Keeps one match per contact: its best field.
+fn consider(found: &mut Vec<(i64, Match)>, rowid: i64, m: Match) {
+    if let Some((_, existing)) = found.iter_mut().find(|(id, _)| *id == rowid) {
+        let better = m.confidence > existing.confidence
+            || (m.confidence == existing.confidence && m.field < existing.field);
+        if better {
+            existing.field = m.field;
+            existing.by = m.by;
+            existing.confidence = m.confidence;
+        }
+    } else {
+        found.push((rowid, m));
+    }
+}
+
+fn miss_key(number: &PhoneNumber) -> String {
+    number.e164.clone().unwrap_or_else(|| number.digits.clone())
+}
+
+fn delete_contact(tx: &rusqlite::Transaction<'_>, rowid: i64) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM numbers WHERE contact = ?1", [rowid])?;
+    tx.execute("DELETE FROM contacts WHERE id = ?1", [rowid])?;
+    Ok(())
+}
+
+fn numbers_of(conn: &Connection, rowid: i64) -> rusqlite::Result<Vec<(PhoneField, String)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT field, original FROM numbers WHERE contact = ?1 ORDER BY field")?;
+    let rows = stmt.query_map([rowid], |r| {
+        Ok((PhoneField::from_code(r.get(0)?), r.get::<_, String>(1)?))
+    })?;
+    rows.collect()
+}
+
+fn write_record(
+    tx: &rusqlite::Transaction<'_>,
+    record: &ContactRecord,
+    numbers: &ReadNumbers,
+    origin: Origin,
+    now: i64,
+    expires_at: Option<i64>,
+) -> rusqlite::Result<()> {
+    let other = if record.other.is_empty() {
+        None
+    } else {
+        serde_json::to_string(&record.other).ok()
+    };
+    let rowid: i64 = tx
+        .prepare_cached(
+            "INSERT INTO contacts (integration, contact_id, first_name, last_name, company, email,
+                 other, modified_at, cached_at, expires_at, origin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (integration, contact_id) DO UPDATE SET
+                 first_name = excluded.first_name, last_name = excluded.last_name,
+                 company = excluded.company, email = excluded.email, other = excluded.other,
+                 modified_at = excluded.modified_at, cached_at = excluded.cached_at,
+                 expires_at = excluded.expires_at, origin = excluded.origin
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                record.integration,
+                record.id,
+                record.first_name,
+                record.last_name,
+                record.company,
+                record.email,
+                other,
+                record.modified_at,
+                now,
+                expires_at,
+                origin.as_str(),
+            ],
+            |r| r.get(0),
+        )?;
+    tx.prepare_cached("DELETE FROM numbers WHERE contact = ?1")?
+        .execute([rowid])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO numbers (contact, field, original, e164, rev) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (field, n) in &numbers.0 {
+        insert.execute(params![
+            rowid,
+            field.code(),
+            n.original,
+            n.e164,
+            phone::reversed(&n.digits),
+        ])?;
+    }
+    Ok(())
+}

@@ -6,8 +6,10 @@
 //! - `numbers`: every phone field of every contact, read once: the E.164 form (exact match
 //!   index) and the digits reversed (last-N-digit match and "ends with" dial search are then
 //!   prefix ranges of one index).
-//! - `contacts_fts`: an FTS5 index over names, company and email for dial search, kept in
-//!   step by triggers.
+//! - `contacts_fts`: an FTS5 index over names, company and email for dial search. It is kept
+//!   in step by the code, not by triggers: every statement that writes an FTS5 table flushes
+//!   its pending terms, so a trigger a row made imports 5x slower. Writes note the rows to
+//!   (re)index in temporary tables and index them in two statements at the end.
 //! - `misses`: numbers a CRM just said it does not know, until a short TTL runs out.
 
 use std::collections::HashMap;
@@ -160,10 +162,19 @@ pub struct ImportReport {
 
 const MAX_MATCHES: usize = 50;
 
+/// The indexes lookups and number search use (dropped and rebuilt around a bulk import).
+macro_rules! number_indexes {
+    () => {
+        "CREATE INDEX numbers_e164 ON numbers (e164) WHERE e164 IS NOT NULL;
+         CREATE INDEX numbers_rev ON numbers (rev);"
+    };
+}
+const NUMBER_INDEXES: &str = number_indexes!();
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
+    Migrations::new(vec![M::up(concat!(
         "CREATE TABLE contacts (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             integration TEXT NOT NULL,
             contact_id TEXT NOT NULL,
             first_name TEXT NOT NULL,
@@ -186,35 +197,19 @@ fn migrations() -> Migrations<'static> {
             rev TEXT NOT NULL,
             PRIMARY KEY (contact, field)
         ) WITHOUT ROWID;
-        CREATE INDEX numbers_e164 ON numbers (e164) WHERE e164 IS NOT NULL;
-        CREATE INDEX numbers_rev ON numbers (rev);
         CREATE VIRTUAL TABLE contacts_fts USING fts5 (
             first_name, last_name, company, email,
             content = 'contacts', content_rowid = 'id',
-            tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+            tokenize = 'unicode61 remove_diacritics 2', prefix = '3'
         );
-        CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN
-            INSERT INTO contacts_fts (rowid, first_name, last_name, company, email)
-            VALUES (new.id, new.first_name, new.last_name, new.company, new.email);
-        END;
-        CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts BEGIN
-            INSERT INTO contacts_fts (contacts_fts, rowid, first_name, last_name, company, email)
-            VALUES ('delete', old.id, old.first_name, old.last_name, old.company, old.email);
-        END;
-        CREATE TRIGGER contacts_fts_update AFTER UPDATE OF first_name, last_name, company, email
-        ON contacts BEGIN
-            INSERT INTO contacts_fts (contacts_fts, rowid, first_name, last_name, company, email)
-            VALUES ('delete', old.id, old.first_name, old.last_name, old.company, old.email);
-            INSERT INTO contacts_fts (rowid, first_name, last_name, company, email)
-            VALUES (new.id, new.first_name, new.last_name, new.company, new.email);
-        END;
         CREATE TABLE misses (
             integration TEXT NOT NULL,
             number TEXT NOT NULL,
             expires_at INTEGER NOT NULL,
             PRIMARY KEY (integration, number)
         ) WITHOUT ROWID;",
-    )])
+        number_indexes!()
+    ))])
 }
 
 /// The contacts cache. Share it behind an `Arc`; every operation is one short transaction.
@@ -266,7 +261,7 @@ fn read_numbers(record: &ContactRecord, rules: &NumberRules) -> ReadNumbers {
         record
             .numbers
             .iter()
-            .map(|(f, text)| (*f, phone::normalize(text, rules)))
+            .map(|(f, text)| (*f, phone::normalize_for_index(text, rules)))
             .collect(),
     )
 }
@@ -325,6 +320,9 @@ impl ContactCache {
             .map_err(err)?;
         conn.pragma_update(None, "cache_size", -65_536)
             .map_err(err)?;
+        // Statement journals (multi-row inserts) in memory, not in temporary files.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(err)?;
         migrations().to_latest(&mut conn).map_err(|e| match e {
             rusqlite_migration::Error::RusqliteError { err, .. } => {
                 CacheError::from_sql(&err, &path)
@@ -334,6 +332,11 @@ impl ContactCache {
                 reason: other.to_string(),
             },
         })?;
+        conn.execute_batch(
+            "CREATE TEMP TABLE fts_old (id INTEGER PRIMARY KEY, first_name, last_name, company, email);
+             CREATE TEMP TABLE fts_new (id INTEGER PRIMARY KEY);",
+        )
+        .map_err(err)?;
         Ok(ContactCache {
             conn: Mutex::new(conn),
             path,
@@ -366,6 +369,7 @@ impl ContactCache {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&err)?;
+        let mark = Mark::read(&tx).map_err(&err)?;
         for record in records {
             if record.id.is_empty() {
                 continue;
@@ -386,11 +390,20 @@ impl ContactCache {
                         })
                         .map_err(&err)?;
                     for id in created {
-                        delete_contact(&tx, id).map_err(&err)?;
+                        delete_contact(&tx, mark, id).map_err(&err)?;
                     }
                 }
             }
-            write_record(&tx, record, &numbers, origin, now, ttl.map(|t| now + t)).map_err(&err)?;
+            write_record(
+                &tx,
+                mark,
+                record,
+                &numbers,
+                origin,
+                now,
+                ttl.map(|t| now + t),
+            )
+            .map_err(&err)?;
             for (_, n) in &numbers.0 {
                 let key = n.e164.clone().unwrap_or_else(|| n.digits.clone());
                 tx.execute(
@@ -400,6 +413,7 @@ impl ContactCache {
                 .map_err(&err)?;
             }
         }
+        index_text(&tx, mark).map_err(&err)?;
         tx.commit().map_err(&err)
     }
 
@@ -416,6 +430,17 @@ impl ContactCache {
         let mut conn = self.conn();
         conn.pragma_update(None, "cache_size", -524_288)
             .map_err(&err)?;
+        // Into an empty cache, a rollback journal writes each new page once (WAL writes it
+        // twice: to the log, then back). Fails harmlessly when another process has it open.
+        let empty: bool = conn
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM contacts)", [], |r| {
+                r.get(0)
+            })
+            .map_err(&err)?;
+        let rollback_journal = empty
+            && conn
+                .pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get::<_, String>(0))
+                .is_ok_and(|m| m.eq_ignore_ascii_case("delete"));
         let mut report = ImportReport::default();
         let result = std::thread::scope(|scope| -> Result<(), CacheError> {
             let (send, receive) = std::sync::mpsc::sync_channel::<
@@ -446,6 +471,15 @@ impl ContactCache {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(&err)?;
+            let mark = Mark::read(&tx).map_err(&err)?;
+            // Into an empty cache, the number indexes are built once at the end (sorting
+            // beats millions of random inserts); in the same transaction, so a failure
+            // leaves them as they were.
+            let bulk = mark.0 == 0;
+            if bulk {
+                tx.execute_batch("DROP INDEX numbers_e164; DROP INDEX numbers_rev;")
+                    .map_err(&err)?;
+            }
             for batch in receive {
                 // An unreadable source rolls the whole import back (the transaction drops).
                 let batch = batch.map_err(CacheError::Source)?;
@@ -454,7 +488,7 @@ impl ContactCache {
                         report.skipped_without_id += 1;
                         continue;
                     }
-                    write_record(&tx, &record, &numbers, Origin::Import, now, None)
+                    write_record(&tx, mark, &record, &numbers, Origin::Import, now, None)
                         .map_err(&err)?;
                     report.contacts += 1;
                     for (_, n) in &numbers.0 {
@@ -471,10 +505,18 @@ impl ContactCache {
                 }
             }
             let _ = reader.join();
+            if bulk {
+                tx.execute_batch(NUMBER_INDEXES).map_err(&err)?;
+            }
+            index_text(&tx, mark).map_err(&err)?;
             tx.commit().map_err(&err)
         });
         conn.pragma_update(None, "cache_size", -65_536)
             .map_err(&err)?;
+        if rollback_journal {
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(&err)?;
+        }
         result.map(|()| report)
     }
 
@@ -625,7 +667,10 @@ impl ContactCache {
     pub fn remove(&self, integration: &str, id: &str) -> Result<bool, CacheError> {
         let err = self.err();
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(&err)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let mark = Mark::read(&tx).map_err(&err)?;
         let rowid: Option<i64> = tx
             .query_row(
                 "SELECT id FROM contacts WHERE integration = ?1 AND contact_id = ?2",
@@ -635,8 +680,9 @@ impl ContactCache {
             .optional()
             .map_err(&err)?;
         if let Some(rowid) = rowid {
-            delete_contact(&tx, rowid).map_err(&err)?;
+            delete_contact(&tx, mark, rowid).map_err(&err)?;
         }
+        index_text(&tx, mark).map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(rowid.is_some())
     }
@@ -918,7 +964,17 @@ impl ContactCache {
     pub fn clear(&self, integration: &str) -> Result<(), CacheError> {
         let err = self.err();
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(&err)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let mark = Mark::read(&tx).map_err(&err)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO temp.fts_old (id, first_name, last_name, company, email)
+             SELECT id, first_name, last_name, company, email FROM contacts
+             WHERE integration = ?1 AND id <= ?2",
+            params![integration, mark.0],
+        )
+        .map_err(&err)?;
         tx.execute(
             "DELETE FROM numbers WHERE contact IN (SELECT id FROM contacts WHERE integration = ?1)",
             [integration],
@@ -928,6 +984,7 @@ impl ContactCache {
             .map_err(&err)?;
         tx.execute("DELETE FROM misses WHERE integration = ?1", [integration])
             .map_err(&err)?;
+        index_text(&tx, mark).map_err(&err)?;
         tx.commit().map_err(&err)
     }
 }
@@ -951,7 +1008,34 @@ fn miss_key(number: &PhoneNumber) -> String {
     number.e164.clone().unwrap_or_else(|| number.digits.clone())
 }
 
-fn delete_contact(tx: &rusqlite::Transaction<'_>, rowid: i64) -> rusqlite::Result<()> {
+/// Brings `contacts_fts` in step with what `write_record` and `delete_contact` noted.
+fn index_text(tx: &rusqlite::Transaction<'_>, mark: Mark) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "INSERT INTO contacts_fts (contacts_fts, rowid, first_name, last_name, company, email)
+             SELECT 'delete', id, first_name, last_name, company, email FROM temp.fts_old;
+         INSERT INTO contacts_fts (rowid, first_name, last_name, company, email)
+             SELECT c.id, c.first_name, c.last_name, c.company, c.email
+             FROM temp.fts_new n JOIN contacts c ON c.id = n.id;
+         DELETE FROM temp.fts_old;
+         DELETE FROM temp.fts_new;",
+    )?;
+    tx.execute(
+        "INSERT INTO contacts_fts (rowid, first_name, last_name, company, email)
+         SELECT id, first_name, last_name, company, email FROM contacts WHERE id > ?1",
+        [mark.0],
+    )?;
+    Ok(())
+}
+
+fn delete_contact(tx: &rusqlite::Transaction<'_>, mark: Mark, rowid: i64) -> rusqlite::Result<()> {
+    if rowid <= mark.0 {
+        tx.execute(
+            "INSERT OR IGNORE INTO temp.fts_old (id, first_name, last_name, company, email)
+             SELECT id, first_name, last_name, company, email FROM contacts WHERE id = ?1",
+            [rowid],
+        )?;
+        tx.execute("DELETE FROM temp.fts_new WHERE id = ?1", [rowid])?;
+    }
     tx.execute("DELETE FROM numbers WHERE contact = ?1", [rowid])?;
     tx.execute("DELETE FROM contacts WHERE id = ?1", [rowid])?;
     Ok(())
@@ -966,8 +1050,24 @@ fn numbers_of(conn: &Connection, rowid: i64) -> rusqlite::Result<Vec<(PhoneField
     rows.collect()
 }
 
+/// The highest contact row id when a write transaction began: rows above it are new in the
+/// transaction and are indexed for dial search by one range statement at its end (ids are
+/// AUTOINCREMENT, never reused, so a row above the mark was never indexed).
+#[derive(Clone, Copy)]
+struct Mark(i64);
+
+impl Mark {
+    fn read(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Mark> {
+        tx.query_row("SELECT coalesce(max(id), 0) FROM contacts", [], |r| {
+            r.get(0)
+        })
+        .map(Mark)
+    }
+}
+
 fn write_record(
     tx: &rusqlite::Transaction<'_>,
+    mark: Mark,
     record: &ContactRecord,
     numbers: &ReadNumbers,
     origin: Origin,
@@ -979,38 +1079,57 @@ fn write_record(
     } else {
         serde_json::to_string(&record.other).ok()
     };
-    let rowid: i64 = tx
+    let values = params![
+        record.integration,
+        record.id,
+        record.first_name,
+        record.last_name,
+        record.company,
+        record.email,
+        other,
+        record.modified_at,
+        now,
+        expires_at,
+        origin.as_str(),
+    ];
+    let inserted = tx
         .prepare_cached(
-            "INSERT INTO contacts (integration, contact_id, first_name, last_name, company, email,
-                 other, modified_at, cached_at, expires_at, origin)
+            "INSERT INTO contacts (integration, contact_id, first_name, last_name, company,
+                 email, other, modified_at, cached_at, expires_at, origin)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (integration, contact_id) DO UPDATE SET
-                 first_name = excluded.first_name, last_name = excluded.last_name,
-                 company = excluded.company, email = excluded.email, other = excluded.other,
-                 modified_at = excluded.modified_at, cached_at = excluded.cached_at,
-                 expires_at = excluded.expires_at, origin = excluded.origin
-             RETURNING id",
+             ON CONFLICT (integration, contact_id) DO NOTHING",
         )?
-        .query_row(
-            params![
-                record.integration,
-                record.id,
-                record.first_name,
-                record.last_name,
-                record.company,
-                record.email,
-                other,
-                record.modified_at,
-                now,
-                expires_at,
-                origin.as_str(),
-            ],
-            |r| r.get(0),
-        )?;
-    tx.prepare_cached("DELETE FROM numbers WHERE contact = ?1")?
-        .execute([rowid])?;
+        .execute(values)?;
+    let rowid = if inserted == 1 {
+        tx.last_insert_rowid()
+    } else {
+        let rowid: i64 = tx
+            .prepare_cached("SELECT id FROM contacts WHERE integration = ?1 AND contact_id = ?2")?
+            .query_row(params![record.integration, record.id], |r| r.get(0))?;
+        if rowid <= mark.0 {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO temp.fts_old (id, first_name, last_name, company, email)
+                 SELECT id, first_name, last_name, company, email FROM contacts WHERE id = ?1",
+            )?
+            .execute([rowid])?;
+            tx.prepare_cached("INSERT OR IGNORE INTO temp.fts_new (id) VALUES (?1)")?
+                .execute([rowid])?;
+        }
+        tx.prepare_cached(
+            "UPDATE contacts SET first_name = ?3, last_name = ?4, company = ?5, email = ?6,
+                 other = ?7, modified_at = ?8, cached_at = ?9, expires_at = ?10, origin = ?11
+             WHERE integration = ?1 AND contact_id = ?2",
+        )?
+        .execute(values)?;
+        tx.prepare_cached("DELETE FROM numbers WHERE contact = ?1")?
+            .execute([rowid])?;
+        rowid
+    };
+    if numbers.0.is_empty() {
+        return Ok(());
+    }
     let mut insert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO numbers (contact, field, original, e164, rev) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO numbers (contact, field, original, e164, rev) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for (field, n) in &numbers.0 {
         insert.execute(params![
@@ -1018,7 +1137,7 @@ fn write_record(
             field.code(),
             n.original,
             n.e164,
-            phone::reversed(&n.digits),
+            phone::reversed(&n.digits)
         ])?;
     }
     Ok(())

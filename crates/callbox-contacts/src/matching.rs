@@ -104,7 +104,7 @@ pub fn match_records(
         .map(|contact| {
             let mut best: Option<(PhoneField, MatchedBy)> = None;
             for (field, text) in &contact.numbers {
-                let theirs = phone::normalize(text, rules);
+                let theirs = phone::normalize_for_index(text, rules);
                 let same_e164 = number.e164.is_some() && theirs.e164 == number.e164;
                 let same_digits = number.e164.is_none()
                     && !number.digits.is_empty()

@@ -430,3 +430,68 @@ fn a_locked_cache_is_a_clear_error() {
         .upsert(&phonebook(), Origin::Lookup, &us(), 1000, Some(60))
         .unwrap();
 }
+
+#[test]
+fn dial_search_follows_renames_removals_and_clears() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contacts.sqlite");
+    let cache = ContactCache::open(&path).unwrap();
+    cache
+        .import(phonebook().into_iter().map(Ok), &us(), 1000)
+        .unwrap();
+    let mut renamed = phonebook()[0].clone();
+    renamed.first_name = "Augusta".into();
+    // Replaced twice in one write, and once more later.
+    cache
+        .upsert(
+            &[renamed.clone(), renamed.clone()],
+            Origin::Lookup,
+            &us(),
+            1001,
+            Some(60),
+        )
+        .unwrap();
+    renamed.last_name = "King".into();
+    cache
+        .upsert(&[renamed], Origin::Lookup, &us(), 1002, Some(60))
+        .unwrap();
+    let search = |q: &str| {
+        ids(&cache.search(q, &us(), None, 20).unwrap())
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(search("augusta king"), ["1"]);
+    assert!(search("lovelace").is_empty());
+    assert_eq!(
+        search("ada"),
+        ["4", "1"],
+        "Adam by name, then Augusta by her email"
+    );
+    assert!(cache.remove("crm", "4").unwrap());
+    assert_eq!(search("ada"), ["1"]);
+    // Created and replaced in one write.
+    cache
+        .upsert(
+            &[
+                record("crm", json!({"ContactsId": "9", "FirstName": "Zed"})),
+                record("crm", json!({"ContactsId": "9", "FirstName": "Zoe"})),
+            ],
+            Origin::Lookup,
+            &us(),
+            1003,
+            Some(60),
+        )
+        .unwrap();
+    assert_eq!(search("zoe"), ["9"]);
+    assert!(search("zed").is_empty());
+    cache.clear("crm").unwrap();
+    assert!(search("zoe").is_empty() && search("grace").is_empty());
+    drop(cache);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO contacts_fts (contacts_fts) VALUES ('integrity-check')",
+        [],
+    )
+    .unwrap();
+}

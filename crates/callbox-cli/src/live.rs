@@ -33,7 +33,8 @@ pub struct Places {
 }
 
 impl Places {
-    fn paths(&self) -> Paths {
+    /// The directories these options name (defaults filled in).
+    pub fn paths(&self) -> Paths {
         let defaults = Paths::default_dirs();
         Paths {
             data_dir: self.data_dir.clone().unwrap_or(defaults.data_dir),
@@ -190,7 +191,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn engine_settings() -> EngineSettings {
-    let mut settings = EngineSettings::default();
+    let mut settings = EngineSettings {
+        default_country: setup::locale_country(),
+        ..EngineSettings::default()
+    };
     // For tests and admins who want fast retries: CALLBOX_BACKOFF_BASE_MS / _CAP_MS.
     if let Some(ms) = std::env::var("CALLBOX_BACKOFF_BASE_MS")
         .ok()
@@ -369,13 +373,13 @@ pub fn integration(
                 recording_url: None,
             };
             let rt = runtime()?;
-            let lookup = rt.block_on(engine.lookup_in(&active, &call))?;
+            let lookup = rt.block_on(engine.lookup_in_crm(&active, &call))?;
             let ok = lookup.errors.is_empty();
             print_json(&json!({
                 "integration": integration,
                 "ok": ok,
                 "number": number,
-                "contacts": lookup.contacts.iter().map(|(_, c)| Value::Object(c.fields.clone())).collect::<Vec<_>>(),
+                "contacts": lookup.matches.iter().map(match_json).collect::<Vec<_>>(),
                 "error": lookup.errors.first().map(|(_, e)| e.clone()),
             }))?;
             Ok(if ok {
@@ -515,11 +519,8 @@ pub fn call(places: &Places, command: CallCommand, http: HttpSettings) -> anyhow
     let all_sent = hooks.iter().all(|h| h.state == HookState::Sent);
     print_json(&json!({
         "call_id": call.id,
-        "contacts": out.contacts.iter().map(|(i, c)| {
-            let mut o = c.fields.clone();
-            o.insert("integration".into(), json!(i));
-            Value::Object(o)
-        }).collect::<Vec<_>>(),
+        "contacts": out.matches.iter().map(match_json).collect::<Vec<_>>(),
+        "needs_choice": out.needs_choice,
         "popup_url": out.popup_url,
         "lookup_errors": out.errors.iter().map(|(i, e)| json!({"integration": i, "error": e})).collect::<Vec<_>>(),
         "hooks": hooks.iter().map(|h| json!({
@@ -582,4 +583,15 @@ fn drain(engine: &Engine, wait: f64) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A matched contact as the CLI prints it: its fields, then where and how it matched.
+fn match_json(m: &callbox_engine::hooks::ContactMatch) -> Value {
+    let mut o = m.fields.clone();
+    o.insert("integration".into(), json!(m.integration));
+    o.insert("confidence".into(), json!(m.confidence));
+    o.insert("reason".into(), json!(m.reason));
+    o.insert("source".into(), json!(m.source));
+    o.insert("fresh".into(), json!(m.fresh));
+    Value::Object(o)
 }

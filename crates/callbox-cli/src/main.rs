@@ -2,6 +2,7 @@
 //! and test live integrations (secrets, sign-in, simulated calls, the outbox).
 //! Its commands, output and exit codes are a stable contract (see docs/cli.md).
 
+mod contacts;
 mod live;
 
 use std::io::Read as _;
@@ -82,6 +83,13 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         command: live::OutboxCommand,
+        #[command(flatten)]
+        places: live::Places,
+    },
+    /// The contacts cache: import, lookup, dial search, export, rebuild.
+    Contacts {
+        #[command(subcommand)]
+        command: contacts::ContactsCommand,
         #[command(flatten)]
         places: live::Places,
     },
@@ -197,6 +205,7 @@ fn main() -> ExitCode {
         Command::Outbox { command, places } => {
             live::outbox(&places, command, HttpSettings::default())
         }
+        Command::Contacts { command, places } => contacts::run(command, &places),
     };
     match result {
         Ok(code) => code,

@@ -293,6 +293,7 @@ async fn chaos_every_call_is_logged_exactly_once() {
         slow_delay: Duration::from_secs(4),
         rate_per_sec: 80,
         burst: 10,
+        down: false,
     });
     let crm2 = crm.clone();
     let report = blocking(move || {

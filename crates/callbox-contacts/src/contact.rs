@@ -41,6 +41,19 @@ impl PhoneField {
         PhoneField::HomeFaxNumber,
     ];
 
+    /// Every phone field, in the order templates list them.
+    pub const TEMPLATE_ORDER: [PhoneField; 9] = [
+        PhoneField::BusinessNumber,
+        PhoneField::BusinessNumber2,
+        PhoneField::BusinessFaxNumber,
+        PhoneField::MobileNumber,
+        PhoneField::MobileNumber2,
+        PhoneField::HomeNumber,
+        PhoneField::HomeNumber2,
+        PhoneField::HomeFaxNumber,
+        PhoneField::OtherNumber,
+    ];
+
     /// The template field name.
     pub fn name(self) -> &'static str {
         match self {

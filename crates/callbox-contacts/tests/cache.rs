@@ -495,3 +495,35 @@ fn dial_search_follows_renames_removals_and_clears() {
     )
     .unwrap();
 }
+
+/// `fixtures/contacts-v1.sqlite` was written by the first schema (three contacts imported by
+/// `callbox-cli contacts import`). Every later schema must open and upgrade it.
+#[test]
+fn a_cache_from_the_first_schema_opens_and_upgrades() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contacts.sqlite");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/contacts-v1.sqlite"
+        ),
+        &path,
+    )
+    .unwrap();
+    let cache = ContactCache::open(&path).unwrap();
+    assert_eq!(cache.count(None).unwrap(), 3);
+    let found = cache
+        .lookup(
+            &normalize("+16502530000", &us()),
+            &options(MatchPolicy::Ask, 2_000_000_000),
+        )
+        .unwrap();
+    assert_eq!(found.matches[0].contact.last_name, "Lovelace");
+    assert_eq!(ids(&cache.search("hopp", &us(), None, 5).unwrap()), ["3"]);
+    drop(cache);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1, "the latest schema version");
+}

@@ -263,46 +263,6 @@ impl Sms {
     }
 }
 
-/// What kind of number the other party has, for deciding whether to create a contact.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NumberKind {
-    /// Hidden by the caller (empty, "anonymous", "withheld"…).
-    Withheld,
-    /// A short internal extension (up to `max_extension_digits` digits).
-    Internal,
-    /// Anything else: an outside number.
-    External,
-}
-
-/// Classifies a number: withheld, internal extension (at most `max_extension_digits`
-/// digits), or external.
-pub fn classify_number(number: &str, max_extension_digits: usize) -> NumberKind {
-    let t = number.trim();
-    let lower = t.to_ascii_lowercase();
-    if t.is_empty()
-        || [
-            "anonymous",
-            "withheld",
-            "private",
-            "restricted",
-            "unknown",
-            "unavailable",
-        ]
-        .iter()
-        .any(|w| lower.contains(w))
-    {
-        return NumberKind::Withheld;
-    }
-    let digits = t.chars().filter(char::is_ascii_digit).count();
-    if digits == 0 {
-        return NumberKind::Withheld;
-    }
-    if !t.starts_with('+') && digits <= max_extension_digits {
-        return NumberKind::Internal;
-    }
-    NumberKind::External
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,18 +327,5 @@ mod tests {
         let v = c.variables(&Utc, None);
         assert_eq!(v["Talk_Duration"], "");
         assert_eq!(v["EndTimeUnix"], "");
-    }
-
-    #[test]
-    fn number_kinds() {
-        assert_eq!(classify_number("", 6), NumberKind::Withheld);
-        assert_eq!(classify_number("Anonymous", 6), NumberKind::Withheld);
-        assert_eq!(classify_number("1001", 6), NumberKind::Internal);
-        assert_eq!(classify_number("+1001", 6), NumberKind::External);
-        assert_eq!(
-            classify_number("+1 (415) 555-0100", 6),
-            NumberKind::External
-        );
-        assert_eq!(classify_number("030 901820", 6), NumberKind::External);
     }
 }

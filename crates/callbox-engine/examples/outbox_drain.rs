@@ -59,6 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let engine = Engine::new(
         store,
+        callbox_contacts::ContactCache::open(&dir.join("contacts.sqlite"))?,
         vec![active],
         HttpClient::new(HttpSettings::default())?,
         Arc::new(Utc),

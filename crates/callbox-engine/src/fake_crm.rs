@@ -37,6 +37,8 @@ pub struct Chaos {
     pub rate_per_sec: u32,
     /// Bucket size.
     pub burst: u32,
+    /// Every request, reads too, is answered 503 (the CRM is down).
+    pub down: bool,
 }
 
 #[derive(Debug)]
@@ -105,6 +107,25 @@ impl FakeCrm {
             fields,
             writes: 0,
         });
+    }
+
+    /// Changes fields of a seeded record (a CRM user edits it).
+    pub fn update(&self, kind: &str, id: &str, fields: Value) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(r) = s.records.iter_mut().find(|r| r.kind == kind && r.id == id)
+            && let (Some(old), Value::Object(new)) = (r.fields.as_object_mut(), fields)
+        {
+            old.extend(new);
+        }
+    }
+
+    /// Deletes a record (a CRM user deletes it).
+    pub fn delete(&self, kind: &str, id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .records
+            .retain(|r| !(r.kind == kind && r.id == id));
     }
 
     pub fn set_tokens(&self, tokens: &[&str]) {
@@ -282,6 +303,7 @@ impl Respond for Responder {
             .unwrap_or("")
             .to_string();
         s.bump("requests");
+        s.bump(&format!("{method} {path}"));
 
         // Rate limit (token bucket), with HubSpot-style and IETF headers.
         if s.chaos.rate_per_sec > 0 {
@@ -349,6 +371,10 @@ impl Respond for Responder {
             };
         }
 
+        if s.chaos.down {
+            s.bump("503");
+            return json_response(503, json!({"message":"Service temporarily unavailable"}));
+        }
         // Chaos on writes.
         let mut applied_then_fail = false;
         let mut slow = false;

@@ -8,18 +8,26 @@
 //! | SMS | `SmsNote` | `createSMSNote` |
 //! | agent or rule creates a contact / ticket | `CreateNewContact` / `CreateNewTicket` | `handleCreateContact` / `handleCreateTicket` |
 //!
-//! Lookups run now, in the configured order, against every enabled integration. Writes go
-//! through the outbox: committed to SQLite first, then sent by [`Engine::run_outbox`].
+//! Lookups run now, in the configured order, against every enabled integration, through the
+//! contacts cache (`callbox-contacts`): cache first and the CRM on a miss, or the CRM first and
+//! the cache when it fails (`always_query_crm`); unknown numbers are not asked again for a
+//! short while; stale contacts are shown and refreshed in the background. Writes go through
+//! the outbox: committed to SQLite first, then sent by [`Engine::run_outbox`].
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use callbox_core::call::{Call, Direction, NumberKind, Sms, classify_number};
+use callbox_contacts::cache::{LookupOptions, Origin};
+use callbox_contacts::matching::{self, Match};
+use callbox_contacts::{
+    ContactCache, ContactRecord, Country, NumberKind, NumberRules, PhoneNumber,
+};
+use callbox_core::call::{Call, Direction, Sms};
 use callbox_core::functions::TimeZone;
 use callbox_core::request::HttpRequest;
-use callbox_core::run::{Contact, RunInput};
+use callbox_core::run::RunInput;
 use callbox_core::secret::{Masker, Secret};
 use callbox_core::template::ScenarioId;
 use serde_json::{Map, Value};
@@ -49,6 +57,8 @@ pub struct EngineSettings {
     pub sign_in_wait: Duration,
     /// Numbers with at most this many digits (and no `+`) are internal extensions.
     pub max_extension_digits: usize,
+    /// The country of national numbers for integrations that do not set one.
+    pub default_country: Option<Country>,
 }
 
 impl Default for EngineSettings {
@@ -58,6 +68,7 @@ impl Default for EngineSettings {
             backoff_cap: Duration::from_secs(300),
             sign_in_wait: Duration::from_secs(600),
             max_extension_digits: 6,
+            default_country: None,
         }
     }
 }
@@ -171,6 +182,7 @@ pub struct Inner {
     pub(crate) zone: Arc<dyn TimeZone>,
     pub(crate) settings: EngineSettings,
     pub(crate) wake: tokio::sync::Notify,
+    pub(crate) contacts: Arc<ContactCache>,
 }
 
 /// An engine error.
@@ -179,6 +191,9 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The contacts cache failed.
+    #[error(transparent)]
+    Contacts(#[from] callbox_contacts::CacheError),
     /// No such integration (or it is disabled).
     #[error("no enabled integration named {0}")]
     UnknownIntegration(String),
@@ -199,17 +214,73 @@ pub enum EngineError {
     Request(String),
 }
 
+/// Where a match came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchSource {
+    /// The CRM, just now.
+    Crm,
+    /// The contacts cache.
+    Cache,
+}
+
+/// A contact matched to a call's number.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ContactMatch {
+    /// The integration.
+    pub integration: String,
+    /// The contact's fields under the template's names (`ContactsId`, `ContactUrl`…).
+    pub fields: Map<String, Value>,
+    /// 0.0–1.0.
+    pub confidence: f64,
+    /// Why it matched ("mobile matched exactly", "last 9 digits of business number").
+    pub reason: String,
+    /// CRM or cache.
+    pub source: MatchSource,
+    /// False for a cached copy past its TTL (it is being refreshed).
+    pub fresh: bool,
+}
+
+impl ContactMatch {
+    fn new(integration: &str, m: &Match, source: MatchSource) -> ContactMatch {
+        ContactMatch {
+            integration: integration.to_string(),
+            fields: m.contact.fields(),
+            confidence: m.confidence,
+            reason: m.reason(),
+            source,
+            fresh: m.fresh,
+        }
+    }
+
+    /// A field's text ("" when absent).
+    pub fn get(&self, name: &str) -> &str {
+        self.fields.get(name).and_then(Value::as_str).unwrap_or("")
+    }
+}
+
 /// The contact(s) found when a call starts.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Lookup {
-    /// Matches, in integration order: (integration, contact).
-    pub contacts: Vec<(String, Contact)>,
-    /// The URL to open in the CRM panel: the first match's `ContactUrl`.
+    /// The other party's number in E.164, when it has one.
+    pub number: Option<String>,
+    /// What the number is (`valid`, `extension`, `withheld`…).
+    pub kind: Option<NumberKind>,
+    /// Matches, by integration order, each integration's best first.
+    pub matches: Vec<ContactMatch>,
+    /// The agent should pick among the first integration's matches (policy `ask`).
+    pub needs_choice: bool,
+    /// The URL to open in the CRM panel: the best match's `ContactUrl`.
     pub popup_url: Option<String>,
     /// Integrations whose lookup failed, with why (the call goes on without them).
     pub errors: Vec<(String, String)>,
     /// Integrations where a contact will be created automatically (unknown number).
     pub creating: Vec<String>,
+}
+
+/// The id a contact created from Callbox has in the cache until the CRM's record replaces it.
+pub fn created_contact_id(call_id: &str) -> String {
+    format!("created:{call_id}")
 }
 
 /// The engine: call events in, CRM requests out.
@@ -222,6 +293,7 @@ impl Engine {
     /// An engine over `store` with the enabled `integrations` (lookup order = list order).
     pub fn new(
         store: Store,
+        contacts: ContactCache,
         integrations: Vec<ActiveIntegration>,
         http: HttpClient,
         zone: Arc<dyn TimeZone>,
@@ -235,7 +307,26 @@ impl Engine {
                 zone,
                 settings,
                 wake: tokio::sync::Notify::new(),
+                contacts: Arc::new(contacts),
             }),
+        }
+    }
+
+    /// The contacts cache.
+    pub fn contacts(&self) -> &ContactCache {
+        &self.inner.contacts
+    }
+
+    /// How `active` reads numbers: its country, else the engine's default.
+    pub fn number_rules(&self, active: &ActiveIntegration) -> NumberRules {
+        NumberRules {
+            country: active
+                .config
+                .contacts
+                .country
+                .clone()
+                .or_else(|| self.inner.settings.default_country.clone()),
+            max_extension_digits: self.inner.settings.max_extension_digits,
         }
     }
 
@@ -301,32 +392,35 @@ impl Engine {
     }
 
     /// A call starts ringing or dialing: looks the other party up in every enabled
-    /// integration (in order), returns the contacts and the popup URL, and queues contact
+    /// integration (in order), returns the matches and the popup URL, and queues contact
     /// creation where a rule says so for an unknown outside number.
     pub async fn call_started(&self, call: &Call) -> Result<Lookup, EngineError> {
         let now = now_unix();
         self.inner.store.record_call(call, now)?;
         let mut lookup = Lookup::default();
+        let mut outside = false;
         for active in &self.inner.integrations {
             let one = self.lookup_in(active, call).await?;
-            if let Some((_, first)) = one.contacts.first() {
+            if lookup.kind.is_none() {
+                lookup.number.clone_from(&one.number);
+                lookup.kind = one.kind;
+            }
+            outside |= one
+                .kind
+                .is_some_and(|k| !matches!(k, NumberKind::Extension | NumberKind::Withheld));
+            if let Some(first) = one.matches.first() {
                 self.inner
                     .store
                     .set_call_contact(&call.id, active.name(), &first.fields)?;
             }
-            if lookup.popup_url.is_none() {
+            if lookup.popup_url.is_none() && one.popup_url.is_some() {
                 lookup.popup_url = one.popup_url;
+                lookup.needs_choice = one.needs_choice;
             }
-            lookup.contacts.extend(one.contacts);
+            lookup.matches.extend(one.matches);
             lookup.errors.extend(one.errors);
         }
-        if lookup.contacts.is_empty()
-            && lookup.errors.is_empty()
-            && classify_number(
-                &call.remote_number,
-                self.inner.settings.max_extension_digits,
-            ) == NumberKind::External
-        {
+        if lookup.matches.is_empty() && lookup.errors.is_empty() && outside {
             for active in &self.inner.integrations {
                 let rule = active.config.create_contacts;
                 let wanted = match call.direction {
@@ -349,16 +443,144 @@ impl Engine {
         Ok(lookup)
     }
 
-    /// Looks the call's other party up in one integration (Test Connection uses it too).
+    /// The agent picked another of the call's candidates in `integration` (or the policy
+    /// `ask` asked them to): later hooks of the call use it. Returns its popup URL.
+    pub fn choose_contact(
+        &self,
+        call_id: &str,
+        integration: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Option<String>, EngineError> {
+        self.integration(integration)?;
+        self.inner
+            .store
+            .set_call_contact(call_id, integration, fields)?;
+        Ok(fields
+            .get("ContactUrl")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string))
+    }
+
+    /// Looks the call's other party up in one integration (Test Connection uses it too):
+    /// the cache first or the CRM first, as the integration says.
     pub async fn lookup_in(
         &self,
         active: &ActiveIntegration,
         call: &Call,
     ) -> Result<Lookup, EngineError> {
-        let mut lookup = Lookup::default();
+        let now = now_unix();
+        let rules = self.number_rules(active);
+        let number = callbox_contacts::normalize(&call.remote_number, &rules);
+        let settings = &active.config.contacts;
+        let options = LookupOptions {
+            integration: Some(active.name()),
+            suffix_digits: settings.suffix_digits,
+            policy: settings.match_policy,
+            now,
+        };
+        let mut lookup = Lookup {
+            number: number.e164.clone(),
+            kind: Some(number.kind),
+            ..Lookup::default()
+        };
+        // Internal calls and withheld numbers are never looked up.
+        if matches!(number.kind, NumberKind::Extension | NumberKind::Withheld) {
+            return Ok(lookup);
+        }
+        let cached = self.inner.contacts.lookup(&number, &options)?;
+        if !settings.always_query_crm && !cached.matches.is_empty() {
+            if cached.matches.iter().any(|m| !m.fresh) {
+                self.refresh_in_background(active, &number);
+            }
+            return Ok(finish(
+                lookup,
+                active.name(),
+                &cached.matches,
+                cached.needs_choice,
+                MatchSource::Cache,
+            ));
+        }
+        if self
+            .inner
+            .contacts
+            .is_recent_miss(active.name(), &number, now)?
+        {
+            return Ok(lookup);
+        }
+        match self.query_crm(active, call, &number, &rules).await? {
+            Ok(mut matches) => {
+                matching::rank(&mut matches, settings.match_policy);
+                let needs_choice = matching::needs_choice(&matches, settings.match_policy);
+                Ok(finish(
+                    lookup,
+                    active.name(),
+                    &matches,
+                    needs_choice,
+                    MatchSource::Crm,
+                ))
+            }
+            Err(why) => {
+                lookup.errors.push((active.name().to_string(), why));
+                // The CRM is down or refusing: what the cache knows, even stale, still pops.
+                Ok(finish(
+                    lookup,
+                    active.name(),
+                    &cached.matches,
+                    cached.needs_choice,
+                    MatchSource::Cache,
+                ))
+            }
+        }
+    }
+
+    /// Asks `active`'s CRM about the call's number now, whatever the cache holds (Test
+    /// Connection): the matches, or the CRM's error in `errors`.
+    pub async fn lookup_in_crm(
+        &self,
+        active: &ActiveIntegration,
+        call: &Call,
+    ) -> Result<Lookup, EngineError> {
+        let rules = self.number_rules(active);
+        let number = callbox_contacts::normalize(&call.remote_number, &rules);
+        let lookup = Lookup {
+            number: number.e164.clone(),
+            kind: Some(number.kind),
+            ..Lookup::default()
+        };
+        let policy = active.config.contacts.match_policy;
+        Ok(match self.query_crm(active, call, &number, &rules).await? {
+            Ok(mut matches) => {
+                matching::rank(&mut matches, policy);
+                let needs_choice = matching::needs_choice(&matches, policy);
+                finish(
+                    lookup,
+                    active.name(),
+                    &matches,
+                    needs_choice,
+                    MatchSource::Crm,
+                )
+            }
+            Err(why) => {
+                let mut lookup = lookup;
+                lookup.errors.push((active.name().to_string(), why));
+                lookup
+            }
+        })
+    }
+
+    /// Asks the CRM (SyncContactAuto) for `number`, matches what it returns, and caches it
+    /// (or the miss). The inner error is why the CRM could not answer.
+    async fn query_crm(
+        &self,
+        active: &ActiveIntegration,
+        call: &Call,
+        number: &PhoneNumber,
+        rules: &NumberRules,
+    ) -> Result<Result<Vec<Match>, String>, EngineError> {
         let template = active.config.integration.template();
         if template.scenario(&ScenarioId::SyncContactAuto).is_none() {
-            return Ok(lookup);
+            return Ok(Ok(Vec::new()));
         }
         let now = now_unix();
         let vars = self.call_variables(active, call)?;
@@ -380,18 +602,122 @@ impl Engine {
             if matches!(f, outbox::Failure::NeedsSignIn { .. }) {
                 active.needs_sign_in(f.message());
             }
-            lookup
-                .errors
-                .push((active.name().to_string(), f.message().to_string()));
-            return Ok(lookup);
+            return Ok(Err(f.message().to_string()));
         }
-        for c in execution.outcome.contacts {
-            if lookup.popup_url.is_none() && !c.get("ContactUrl").is_empty() {
-                lookup.popup_url = Some(c.get("ContactUrl").to_string());
+        let settings = &active.config.contacts;
+        let records: Vec<ContactRecord> = execution
+            .outcome
+            .contacts
+            .iter()
+            .map(|c| ContactRecord::from_fields(active.name(), &c.fields))
+            .collect();
+        if settings.synchronize_to_phonebook {
+            self.inner.contacts.upsert(
+                &records,
+                Origin::Lookup,
+                rules,
+                now,
+                Some(settings.ttl_seconds),
+            )?;
+        }
+        let matches = matching::match_records(number, records, rules, settings.suffix_digits);
+        if matches.is_empty() {
+            self.inner.contacts.record_miss(
+                active.name(),
+                number,
+                now,
+                settings.miss_ttl_seconds,
+            )?;
+        }
+        Ok(Ok(matches))
+    }
+
+    fn refresh_in_background(&self, active: &ActiveIntegration, number: &PhoneNumber) {
+        if !active.config.contacts.synchronize_to_phonebook {
+            return;
+        }
+        let engine = self.clone();
+        let name = active.name().to_string();
+        let text = number
+            .e164
+            .clone()
+            .unwrap_or_else(|| number.original.clone());
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = engine.refresh_number(&name, &text).await;
+            });
+        }
+    }
+
+    /// Asks `integration`'s CRM about `number` again and brings the cache in step: contacts
+    /// it returns are re-cached; cached contacts of that number it no longer returns are
+    /// dropped (deleted in the CRM, or their number changed). Returns how many it returned.
+    pub async fn refresh_number(
+        &self,
+        integration: &str,
+        number: &str,
+    ) -> Result<usize, EngineError> {
+        let active = self.integration(integration)?.clone();
+        let rules = self.number_rules(&active);
+        let parsed = callbox_contacts::normalize(number, &rules);
+        let probe = Call {
+            id: format!("refresh-{}", now_unix()),
+            direction: Direction::Inbound,
+            remote_number: number.to_string(),
+            remote_name: String::new(),
+            agent: callbox_core::call::Agent::default(),
+            started_at: now_unix(),
+            answered_at: None,
+            ended_at: None,
+            disposition: None,
+            recording_url: None,
+        };
+        let before = self.inner.contacts.lookup(
+            &parsed,
+            &LookupOptions {
+                integration: Some(integration),
+                suffix_digits: 0,
+                policy: active.config.contacts.match_policy,
+                now: now_unix(),
+            },
+        )?;
+        let found = match self.query_crm(&active, &probe, &parsed, &rules).await? {
+            Ok(found) => found,
+            Err(why) => return Err(EngineError::Request(why)),
+        };
+        for old in before.matches {
+            let created = old.contact.id.starts_with("created:");
+            if !created && !found.iter().any(|m| m.contact.id == old.contact.id) {
+                self.inner.contacts.remove(integration, &old.contact.id)?;
             }
-            lookup.contacts.push((active.name().to_string(), c));
         }
-        Ok(lookup)
+        Ok(found.len())
+    }
+
+    /// Refreshes up to `limit` cached contacts whose TTL ran out, in every integration that
+    /// synchronizes to the phonebook (the app calls this now and then, off the call path).
+    /// Returns how many numbers were asked about.
+    pub async fn refresh_stale_contacts(&self, limit: usize) -> Result<usize, EngineError> {
+        let mut asked = 0;
+        for active in &self.inner.integrations {
+            if !active.config.contacts.synchronize_to_phonebook {
+                continue;
+            }
+            let stale = self
+                .inner
+                .contacts
+                .stale(active.name(), now_unix(), limit)?;
+            for record in stale {
+                let Some((_, number)) = record.numbers.first() else {
+                    self.inner.contacts.remove(active.name(), &record.id)?;
+                    continue;
+                };
+                asked += 1;
+                // A CRM that fails now leaves the contact stale, to be tried again later.
+                let _ = self.refresh_number(active.name(), number).await;
+            }
+        }
+        Ok(asked)
     }
 
     fn enqueue(
@@ -480,9 +806,9 @@ impl Engine {
                 scenario: "CreateNewContact".into(),
             });
         }
-        if classify_number(&contact.number, self.inner.settings.max_extension_digits)
-            != NumberKind::External
-        {
+        let rules = self.number_rules(active);
+        let number = callbox_contacts::normalize(&contact.number, &rules);
+        if matches!(number.kind, NumberKind::Extension | NumberKind::Withheld) {
             return Err(EngineError::Request(format!(
                 "{} is an internal extension or a withheld number: no contact is created",
                 contact.number
@@ -515,6 +841,25 @@ impl Engine {
             vars.insert(k.into(), Value::String(v));
         }
         self.enqueue(active, &call.id, &ScenarioId::CreateNewContact, &vars)?;
+        // Found at once on the next call, before the CRM's search index has it; stale from
+        // the start, so a lookup asks the CRM for the real record in the background.
+        let mut fields = Map::new();
+        for (k, v) in [
+            ("ContactsId", created_contact_id(&call.id)),
+            ("FirstName", contact.first_name.clone()),
+            ("LastName", contact.last_name.clone()),
+            ("Email", contact.email.clone()),
+            ("Company", contact.company.clone()),
+            ("BusinessNumber", contact.number.clone()),
+        ] {
+            fields.insert(k.into(), Value::String(v));
+        }
+        let record = ContactRecord::from_fields(active.name(), &fields);
+        let now = now_unix();
+        self.inner
+            .contacts
+            .upsert(&[record], Origin::Created, &rules, now, Some(0))?;
+        self.inner.contacts.forget_miss(active.name(), &number)?;
         Ok(())
     }
 
@@ -676,4 +1021,23 @@ impl std::fmt::Debug for Engine {
             )
             .finish_non_exhaustive()
     }
+}
+
+/// One integration's lookup result from its ranked matches.
+fn finish(
+    mut lookup: Lookup,
+    integration: &str,
+    matches: &[Match],
+    needs_choice: bool,
+    source: MatchSource,
+) -> Lookup {
+    lookup.matches = matches
+        .iter()
+        .map(|m| ContactMatch::new(integration, m, source))
+        .collect();
+    lookup.popup_url = matches
+        .iter()
+        .find_map(|m| m.contact.url().map(str::to_string));
+    lookup.needs_choice = needs_choice;
+    lookup
 }

@@ -14,10 +14,21 @@
 //! api_domain = "https://www.zohoapis.com"
 //! crm_domain = "https://crm.zoho.com"
 //! client_id = "1000.XXXX"
+//!
+//! [contacts]                   # every key optional; these are the defaults
+//! country = "US"               # numbers without + are read as this country's (default: the
+//!                              # system locale's country, else none)
+//! synchronize_to_phonebook = true  # cache contacts that lookups find (seed 003)
+//! always_query_crm = false     # false: the cache answers first, the CRM on a miss
+//! match_policy = "ask"         # ask | most_recent | first
+//! suffix_digits = 9            # match the last N digits when no exact match (0: never)
+//! ttl_seconds = 86400          # a cached contact is fresh this long, then refreshed
+//! miss_ttl_seconds = 120       # an unknown number is not asked again this long
 //! ```
 
 use std::path::{Path, PathBuf};
 
+use callbox_contacts::{Country, MatchPolicy};
 use callbox_core::template::{self, FieldEditor, Integration};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -67,6 +78,43 @@ struct FileConfig {
     create_contact_type: Option<String>,
     #[serde(default)]
     fields: toml::Table,
+    #[serde(default)]
+    contacts: ContactSettings,
+}
+
+/// How an integration's contacts are matched and cached (`[contacts]` in its file).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContactSettings {
+    /// The country of numbers written without an international prefix.
+    pub country: Option<Country>,
+    /// Cache the contacts lookups find ("Synchronize to phonebook").
+    pub synchronize_to_phonebook: bool,
+    /// Ask the CRM on every call, the cache only when the CRM fails ("Always query CRM");
+    /// otherwise the cache answers first and the CRM only on a miss.
+    pub always_query_crm: bool,
+    /// What to do when several contacts match.
+    pub match_policy: MatchPolicy,
+    /// Match the last this-many digits when no exact match exists (0: never).
+    pub suffix_digits: usize,
+    /// Seconds a cached contact is fresh; a stale one is still shown, and refreshed.
+    pub ttl_seconds: i64,
+    /// Seconds an unknown number is not asked again.
+    pub miss_ttl_seconds: i64,
+}
+
+impl Default for ContactSettings {
+    fn default() -> Self {
+        ContactSettings {
+            country: None,
+            synchronize_to_phonebook: true,
+            always_query_crm: false,
+            match_policy: MatchPolicy::Ask,
+            suffix_digits: 9,
+            ttl_seconds: 86_400,
+            miss_ttl_seconds: 120,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -94,6 +142,8 @@ pub struct IntegrationConfig {
     pub create_contact_type: Option<String>,
     /// Non-secret field values.
     pub fields: Map<String, Value>,
+    /// Contact matching and caching.
+    pub contacts: ContactSettings,
 }
 
 impl IntegrationConfig {
@@ -242,6 +292,7 @@ pub fn load(path: &Path) -> Result<IntegrationConfig, ConfigError> {
         create_contacts: file.create_contacts,
         create_contact_type: file.create_contact_type,
         fields,
+        contacts: file.contacts,
     };
     for secret in config.secret_fields() {
         if config.fields.contains_key(&secret) {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use callbox_contacts::{ContactCache, Country};
 use callbox_core::template::AuthType;
 use serde_json::{Map, Value};
 
@@ -45,6 +46,11 @@ impl Paths {
     pub fn database(&self) -> PathBuf {
         self.data_dir.join("callbox.db")
     }
+
+    /// The contacts cache's file (separate: it can always be rebuilt, the store cannot).
+    pub fn contacts_database(&self) -> PathBuf {
+        self.data_dir.join("contacts.sqlite")
+    }
 }
 
 /// Why an engine could not be put together.
@@ -62,6 +68,9 @@ pub enum SetupError {
     /// HTTP could not be set up.
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
+    /// The contacts cache could not be opened.
+    #[error(transparent)]
+    Contacts(#[from] callbox_contacts::CacheError),
 }
 
 /// An integration ready to run, with what is missing to run it well.
@@ -127,6 +136,7 @@ pub fn open_engine(
     settings: EngineSettings,
 ) -> Result<Engine, SetupError> {
     let store = Store::open(&paths.database())?;
+    let contacts = ContactCache::open(&paths.contacts_database())?;
     let mut active = Vec::new();
     for config in integrations::load_all(&paths.integrations_dir)? {
         if config.enabled {
@@ -135,9 +145,23 @@ pub fn open_engine(
     }
     Ok(Engine::new(
         store,
+        contacts,
         active,
         http,
         Arc::new(LocalTimeZone::system()),
         settings,
     ))
+}
+
+/// The country of the system locale (`LC_ALL`, `LC_TELEPHONE`, `LANG`: `en_US.UTF-8` is US),
+/// the default for reading national numbers when an integration sets none.
+pub fn locale_country() -> Option<Country> {
+    ["LC_ALL", "LC_TELEPHONE", "LANG"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.is_empty())
+        .and_then(|v| {
+            let region = v.split(['.', '@']).next()?.split('_').nth(1)?.to_string();
+            region.parse().ok()
+        })
 }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use callbox_contacts::ContactCache;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,7 +58,14 @@ fn engine(store: Store, integrations: Vec<ActiveIntegration>) -> Engine {
         backoff_cap: Duration::from_secs(2),
         ..EngineSettings::default()
     };
-    Engine::new(store, integrations, http, Arc::new(Utc), settings)
+    Engine::new(
+        store,
+        ContactCache::in_memory().unwrap(),
+        integrations,
+        http,
+        Arc::new(Utc),
+        settings,
+    )
 }
 
 fn call(id: &str, remote: &str) -> Call {
@@ -115,11 +123,12 @@ async fn a_call_is_looked_up_prelogged_and_logged_once() {
 
     let mut c = call("call-1", "+4930901820");
     let lookup = e.call_started(&c).await.unwrap();
-    assert_eq!(lookup.contacts.len(), 1, "{lookup:?}");
-    let (integration, contact) = &lookup.contacts[0];
-    assert_eq!(integration, "desk");
+    assert_eq!(lookup.matches.len(), 1, "{lookup:?}");
+    let contact = &lookup.matches[0];
+    assert_eq!(contact.integration, "desk");
     assert_eq!(contact.get("ContactsId"), "c-1");
     assert_eq!(contact.get("BusinessNumber"), "+49 30 901820");
+    assert_eq!(contact.reason, "business number matched exactly");
     assert_eq!(
         lookup.popup_url.as_deref(),
         Some(format!("{}/agent/contacts/c-1", crm.uri()).as_str())
@@ -203,7 +212,7 @@ async fn unknown_callers_get_a_contact_only_when_the_rule_says_and_never_for_ext
         .call_started(&call("call-2", "+33612345678"))
         .await
         .unwrap();
-    assert!(lookup.contacts.is_empty());
+    assert!(lookup.matches.is_empty());
     assert_eq!(lookup.creating, vec!["desk".to_string()]);
     e.call_started(&call("call-3", "1001")).await.unwrap();
     e.call_started(&call("call-4", "anonymous")).await.unwrap();
@@ -387,6 +396,7 @@ async fn several_integrations_look_up_in_order_and_each_gets_its_log() {
     .unwrap();
     let e = Engine::new(
         Store::open_in_memory().unwrap(),
+        ContactCache::in_memory().unwrap(),
         vec![hub, desk],
         http,
         Arc::new(Utc),
@@ -396,9 +406,9 @@ async fn several_integrations_look_up_in_order_and_each_gets_its_log() {
     let lookup = e.call_started(&c).await.unwrap();
     assert_eq!(
         lookup
-            .contacts
+            .matches
             .iter()
-            .map(|(i, _)| i.as_str())
+            .map(|m| m.integration.as_str())
             .collect::<Vec<_>>(),
         vec!["hub"]
     );

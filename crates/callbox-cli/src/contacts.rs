@@ -10,7 +10,7 @@ use callbox_contacts::cache::{CacheLookup, LookupOptions};
 use callbox_contacts::import::{self, LOCAL};
 use callbox_contacts::{ContactCache, Country, MatchPolicy, NumberRules, PhoneField, normalize};
 use callbox_engine::hooks::now_unix;
-use callbox_engine::integrations;
+use callbox_engine::integrations::{self, ContactSettings};
 use callbox_engine::setup;
 use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
@@ -46,19 +46,21 @@ pub enum ContactsCommand {
         /// Only this integration's contacts.
         #[arg(long)]
         integration: Option<String>,
-        /// Match the last N digits when there is no exact match (0: never).
-        #[arg(long, default_value_t = 9)]
-        suffix_digits: usize,
-        /// How several matches are ranked.
-        #[arg(long, value_enum, default_value_t = Policy::Ask)]
-        policy: Policy,
+        /// Match the last N digits when there is no exact match (0: never). Default: the
+        /// integration's setting, else 9.
+        #[arg(long)]
+        suffix_digits: Option<usize>,
+        /// How several matches are ranked. Default: the integration's setting, else ask.
+        #[arg(long, value_enum)]
+        policy: Option<Policy>,
     },
     /// Dial search: contacts whose name, company or email words start with the query's
     /// words, or whose number starts or ends with the query's digits.
     Search {
         /// What the agent typed.
         query: String,
-        /// The country of a national number prefix (default: the system locale's).
+        /// The country of a national number prefix (default: the integration's, else the
+        /// system locale's).
         #[arg(long)]
         country: Option<String>,
         /// Only this integration's contacts.
@@ -82,12 +84,13 @@ pub enum ContactsCommand {
     Rebuild,
 }
 
-/// Ranking policy (see `MatchPolicy`).
+/// Ranking policy (see `MatchPolicy`); spelled as in the `[contacts]` table.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Policy {
     /// Rank and let the agent pick.
     Ask,
     /// Most recently modified first.
+    #[value(name = "most_recent", alias = "most-recent")]
     MostRecent,
     /// The first in the CRM's order.
     First,
@@ -102,6 +105,14 @@ pub enum ExportFormat {
     Csv,
 }
 
+/// The `[contacts]` settings of a configured integration, if `integration` names one.
+fn settings(places: &Places, integration: Option<&str>) -> Option<ContactSettings> {
+    let name = integration.filter(|n| *n != LOCAL)?;
+    integrations::load_named(&places.paths().integrations_dir, name)
+        .ok()
+        .map(|c| c.contacts)
+}
+
 fn country(
     places: &Places,
     flag: Option<&str>,
@@ -110,10 +121,7 @@ fn country(
     if let Some(c) = flag {
         return Ok(Some(c.parse()?));
     }
-    if let Some(name) = integration.filter(|n| *n != LOCAL)
-        && let Ok(config) = integrations::load_named(&places.paths().integrations_dir, name)
-        && let Some(c) = config.contacts.country
-    {
+    if let Some(c) = settings(places, integration).and_then(|s| s.country) {
         return Ok(Some(c));
     }
     Ok(setup::locale_country())
@@ -163,17 +171,19 @@ pub fn run(command: ContactsCommand, places: &Places) -> anyhow::Result<ExitCode
                 flag.as_deref(),
                 integration.as_deref(),
             )?);
+            let configured = settings(places, integration.as_deref()).unwrap_or_default();
             let cache = open(places)?;
             let parsed = normalize(&number, &rules);
             let found = cache.lookup(
                 &parsed,
                 &LookupOptions {
                     integration: integration.as_deref(),
-                    suffix_digits,
+                    suffix_digits: suffix_digits.unwrap_or(configured.suffix_digits),
                     policy: match policy {
-                        Policy::Ask => MatchPolicy::Ask,
-                        Policy::MostRecent => MatchPolicy::MostRecent,
-                        Policy::First => MatchPolicy::First,
+                        None => configured.match_policy,
+                        Some(Policy::Ask) => MatchPolicy::Ask,
+                        Some(Policy::MostRecent) => MatchPolicy::MostRecent,
+                        Some(Policy::First) => MatchPolicy::First,
                     },
                     now: now_unix(),
                 },

@@ -185,7 +185,7 @@ fn several_matches_are_ranked_by_policy() {
     assert_eq!(ids(&v), ["old", "new"]);
     assert_eq!(v["needs_choice"], true);
     assert_eq!(v["matches"][0]["integration"], "local");
-    let (_, v) = s.json(&["lookup", "+442079460018", "--policy", "most-recent"]);
+    let (_, v) = s.json(&["lookup", "+442079460018", "--policy", "most_recent"]);
     assert_eq!(ids(&v), ["new", "old"]);
     assert_eq!(v["needs_choice"], false);
 }

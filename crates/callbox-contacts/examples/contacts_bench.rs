@@ -235,8 +235,11 @@ fn main() {
         || std::env::temp_dir().join("callbox-contacts-bench"),
         PathBuf::from,
     );
-    let _ = std::fs::remove_dir_all(&dir);
     let path = dir.join("contacts.sqlite");
+    let reuse = std::env::var_os("BENCH_REUSE").is_some() && path.exists();
+    if !reuse {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let cache = ContactCache::open(&path).expect("open");
     // Every contact's country is that of its first number; the cache reads each number with
     // the integration's one default country, so the numbers are written internationally

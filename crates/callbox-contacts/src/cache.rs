@@ -9,7 +9,9 @@
 //! - `contacts_fts`: an FTS5 index over names, company and email for dial search. It is kept
 //!   in step by the code, not by triggers: every statement that writes an FTS5 table flushes
 //!   its pending terms, so a trigger a row made imports 5x slower. Writes note the rows to
-//!   (re)index in temporary tables and index them in two statements at the end.
+//!   (re)index in temporary tables and index them in three statements at the end.
+//! - `readings`: the country each integration's numbers were read with; when it changes,
+//!   every stored number of the integration is read again from its original text.
 //! - `misses`: numbers a CRM just said it does not know, until a short TTL runs out.
 
 use std::collections::HashMap;
@@ -108,6 +110,14 @@ impl Origin {
             Origin::Created => "created",
         }
     }
+
+    fn parse(s: &str) -> Origin {
+        match s {
+            "import" => Origin::Import,
+            "created" => Origin::Created,
+            _ => Origin::Lookup,
+        }
+    }
 }
 
 /// What a lookup in the cache found.
@@ -162,6 +172,9 @@ pub struct ImportReport {
 
 const MAX_MATCHES: usize = 50;
 
+/// The last-N-digits match used when nothing says otherwise.
+pub const DEFAULT_SUFFIX_DIGITS: usize = 9;
+
 /// The indexes lookups and number search use (dropped and rebuilt around a bulk import).
 macro_rules! number_indexes {
     () => {
@@ -207,6 +220,10 @@ fn migrations() -> Migrations<'static> {
             number TEXT NOT NULL,
             expires_at INTEGER NOT NULL,
             PRIMARY KEY (integration, number)
+        ) WITHOUT ROWID;
+        CREATE TABLE readings (
+            integration TEXT PRIMARY KEY,
+            country TEXT NOT NULL
         ) WITHOUT ROWID;",
         number_indexes!()
     ))])
@@ -221,12 +238,13 @@ pub struct ContactCache {
 
 /// The columns of `contacts` every read selects, in this order.
 const CONTACT_COLUMNS: &str = "c.id, c.integration, c.contact_id, c.first_name, c.last_name, \
-     c.company, c.email, c.other, c.modified_at, c.cached_at, c.expires_at";
+     c.company, c.email, c.other, c.modified_at, c.cached_at, c.expires_at, c.origin";
 
 struct Row {
     rowid: i64,
     record: ContactRecord,
     expires_at: Option<i64>,
+    origin: Origin,
 }
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
@@ -250,6 +268,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
             modified_at: modified.or(Some(cached_at)),
         },
         expires_at: r.get(10)?,
+        origin: Origin::parse(&r.get::<_, String>(11)?),
     })
 }
 
@@ -472,6 +491,7 @@ impl ContactCache {
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(&err)?;
             let mark = Mark::read(&tx).map_err(&err)?;
+            let mut imported_into: Vec<String> = Vec::new();
             // Into an empty cache, the number indexes are built once at the end (sorting
             // beats millions of random inserts); in the same transaction, so a failure
             // leaves them as they were.
@@ -490,6 +510,9 @@ impl ContactCache {
                     }
                     write_record(&tx, mark, &record, &numbers, Origin::Import, now, None)
                         .map_err(&err)?;
+                    if !imported_into.contains(&record.integration) {
+                        imported_into.push(record.integration.clone());
+                    }
                     report.contacts += 1;
                     for (_, n) in &numbers.0 {
                         report.numbers += 1;
@@ -505,6 +528,11 @@ impl ContactCache {
                 }
             }
             let _ = reader.join();
+            // Numbers just imported must not stay "unknown" until their miss TTL runs out.
+            for integration in &imported_into {
+                tx.execute("DELETE FROM misses WHERE integration = ?1", [integration])
+                    .map_err(&err)?;
+            }
             if bulk {
                 tx.execute_batch(NUMBER_INDEXES).map_err(&err)?;
             }
@@ -543,7 +571,7 @@ impl ContactCache {
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(params![a, b, options.integration], |r| {
-                Ok((read_row(r)?, PhoneField::from_code(r.get(11)?)))
+                Ok((read_row(r)?, PhoneField::from_code(r.get(12)?)))
             })?;
             rows.collect()
         };
@@ -570,6 +598,7 @@ impl ContactCache {
                     by: MatchedBy::Exact,
                     confidence: matching::EXACT,
                     fresh,
+                    origin: Some(row.origin),
                 },
             );
         }
@@ -594,6 +623,7 @@ impl ContactCache {
                         by: MatchedBy::LastDigits(options.suffix_digits),
                         confidence: matching::suffix_confidence(options.suffix_digits),
                         fresh,
+                        origin: Some(row.origin),
                     },
                 );
             }
@@ -611,6 +641,121 @@ impl ContactCache {
             matches,
             needs_choice,
         })
+    }
+
+    /// Gives a contact Callbox created (`old_id`) the id the CRM gave it, and makes it stale so
+    /// the next lookup fetches the CRM's whole record (with its popup URL).
+    pub fn rekey(
+        &self,
+        integration: &str,
+        old_id: &str,
+        new_id: &str,
+        now: i64,
+    ) -> Result<bool, CacheError> {
+        let err = self.err();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let taken: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM contacts WHERE integration = ?1 AND contact_id = ?2)",
+                params![integration, new_id],
+                |r| r.get(0),
+            )
+            .map_err(&err)?;
+        let changed = if taken {
+            // The CRM's record is cached already: the placeholder has served its purpose.
+            let mark = Mark::read(&tx).map_err(&err)?;
+            let rowid: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM contacts WHERE integration = ?1 AND contact_id = ?2",
+                    params![integration, old_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(&err)?;
+            if let Some(rowid) = rowid {
+                delete_contact(&tx, mark, rowid).map_err(&err)?;
+                index_text(&tx, mark).map_err(&err)?;
+            }
+            rowid.is_some()
+        } else {
+            tx.execute(
+                "UPDATE contacts SET contact_id = ?3, origin = 'lookup', expires_at = ?4
+                 WHERE integration = ?1 AND contact_id = ?2",
+                params![integration, old_id, new_id, now],
+            )
+            .map_err(&err)?
+                == 1
+        };
+        tx.commit().map_err(&err)?;
+        Ok(changed)
+    }
+
+    /// Records the rules `integration`'s numbers are read with; when its country changed
+    /// since they were stored, reads every stored number of it again (from the text as
+    /// written). Returns how many numbers were read again.
+    pub fn set_number_rules(
+        &self,
+        integration: &str,
+        rules: &NumberRules,
+    ) -> Result<u64, CacheError> {
+        let country = rules
+            .country
+            .as_ref()
+            .map_or(String::new(), |c| c.code().to_string());
+        let err = self.err();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let stored: Option<String> = tx
+            .query_row(
+                "SELECT country FROM readings WHERE integration = ?1",
+                [integration],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&err)?;
+        let mut reread = 0u64;
+        if stored.as_deref() != Some(country.as_str()) {
+            if stored.is_some() {
+                let numbers: Vec<(i64, i64, String)> = tx
+                    .prepare(
+                        "SELECT n.contact, n.field, n.original FROM numbers n
+                         JOIN contacts c ON c.id = n.contact WHERE c.integration = ?1",
+                    )
+                    .and_then(|mut st| {
+                        st.query_map([integration], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                            .collect()
+                    })
+                    .map_err(&err)?;
+                let mut update = tx
+                    .prepare(
+                        "UPDATE numbers SET e164 = ?3, rev = ?4 WHERE contact = ?1 AND field = ?2",
+                    )
+                    .map_err(&err)?;
+                for (contact, field, original) in numbers {
+                    let n = phone::normalize_for_index(&original, rules);
+                    update
+                        .execute(params![contact, field, n.e164, phone::reversed(&n.digits)])
+                        .map_err(&err)?;
+                    reread += 1;
+                }
+                drop(update);
+                tx.execute("DELETE FROM misses WHERE integration = ?1", [integration])
+                    .map_err(&err)?;
+            }
+            tx.execute(
+                "INSERT INTO readings (integration, country) VALUES (?1, ?2)
+                 ON CONFLICT DO UPDATE SET country = excluded.country",
+                params![integration, country],
+            )
+            .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        Ok(reread)
     }
 
     /// Remembers that `integration`'s CRM does not know `number` for `ttl` seconds.
@@ -754,7 +899,7 @@ impl ContactCache {
         let words: Vec<String> = query
             .split(|c: char| !c.is_alphanumeric() && c != '@' && c != '.' && c != '\'')
             .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
+            .map(crate::fold)
             .collect();
         if words.is_empty() {
             return Ok(Vec::new());
@@ -767,9 +912,8 @@ impl ContactCache {
         let err = self.err();
         let conn = self.conn();
         let sql = format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts c
-             WHERE c.id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?1 LIMIT ?2)
-             AND (?3 IS NULL OR c.integration = ?3)"
+            "SELECT {CONTACT_COLUMNS} FROM contacts_fts f JOIN contacts c ON c.id = f.rowid
+             WHERE contacts_fts MATCH ?1 AND (?3 IS NULL OR c.integration = ?3) LIMIT ?2"
         );
         let rows: Vec<Row> = {
             let mut stmt = conn.prepare_cached(&sql).map_err(&err)?;
@@ -862,8 +1006,8 @@ impl ContactCache {
                 stmt.query_map(params![low, high, integration, (limit * 2) as i64], |r| {
                     Ok((
                         read_row(r)?,
-                        PhoneField::from_code(r.get(11)?),
-                        r.get::<_, String>(12)?,
+                        PhoneField::from_code(r.get(12)?),
+                        r.get::<_, String>(13)?,
                     ))
                 })?;
             for row in rows {

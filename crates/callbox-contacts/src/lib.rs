@@ -18,7 +18,14 @@ pub use contact::{ContactRecord, PhoneField};
 pub use matching::{Match, MatchPolicy, MatchedBy};
 pub use phone::{Country, NumberKind, NumberRules, PhoneNumber, normalize};
 
-/// Lower case, for ranking search results (FTS5 itself also folds diacritics).
+/// Lower case without diacritics ("Nguyễn" → "nguyen"), for ranking search results the way
+/// FTS5 (`remove_diacritics 2`) matched them.
 pub(crate) fn fold(s: &str) -> String {
-    s.to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    s.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == 'đ' { 'd' } else { c })
+        .collect()
 }

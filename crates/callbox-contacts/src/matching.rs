@@ -41,6 +41,15 @@ pub struct Match {
     pub confidence: f64,
     /// Whether the cached copy is within its TTL (contacts fresh from the CRM are).
     pub fresh: bool,
+    /// Where the cached copy came from (`None`: straight from the CRM).
+    pub origin: Option<crate::cache::Origin>,
+}
+
+impl Match {
+    /// A contact Callbox created, not yet known to the CRM's search.
+    pub fn is_placeholder(&self) -> bool {
+        self.origin == Some(crate::cache::Origin::Created)
+    }
 }
 
 impl Match {
@@ -142,6 +151,7 @@ pub fn match_records(
                 by,
                 confidence,
                 fresh: true,
+                origin: None,
             }
         })
         .collect()

@@ -83,7 +83,8 @@ pub enum NumberKind {
     Possible,
     /// A short internal number (no `+`, at most the configured number of digits).
     Extension,
-    /// No number: empty, `anonymous`, `withheld`, `private`, `restricted`, `unavailable`.
+    /// No number: empty, `anonymous`, `withheld`, `private`, `restricted`, `unknown`,
+    /// `unavailable`.
     Withheld,
     /// A national number, but no default country was given to read it with.
     NeedsCountry,

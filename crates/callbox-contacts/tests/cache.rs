@@ -527,3 +527,66 @@ fn a_cache_from_the_first_schema_opens_and_upgrades() {
         .unwrap();
     assert_eq!(version, 1, "the latest schema version");
 }
+
+#[test]
+fn a_new_country_reads_stored_numbers_again_and_placeholders_take_the_crm_id() {
+    let (_dir, cache) = fresh_cache();
+    let de = NumberRules::with_country(Some("DE".parse().unwrap()));
+    let gb = NumberRules::with_country(Some("GB".parse().unwrap()));
+    cache
+        .upsert(
+            &[record(
+                "crm",
+                json!({"ContactsId": "1", "MobileNumber": "0151 23456789"}),
+            )],
+            Origin::Lookup,
+            &de,
+            1000,
+            Some(60),
+        )
+        .unwrap();
+    let exact = |cache: &ContactCache| {
+        let opts = LookupOptions {
+            suffix_digits: 0,
+            ..options(MatchPolicy::Ask, 1000)
+        };
+        cache
+            .lookup(&normalize("+4915123456789", &de), &opts)
+            .unwrap()
+            .matches
+            .len()
+    };
+    assert_eq!(exact(&cache), 1);
+    assert_eq!(
+        cache.set_number_rules("crm", &de).unwrap(),
+        0,
+        "first time: recorded"
+    );
+    assert_eq!(cache.set_number_rules("crm", &de).unwrap(), 0, "unchanged");
+    assert_eq!(
+        cache.set_number_rules("crm", &gb).unwrap(),
+        1,
+        "read again as British"
+    );
+    assert_eq!(exact(&cache), 0);
+    assert_eq!(cache.set_number_rules("crm", &de).unwrap(), 1);
+    assert_eq!(exact(&cache), 1);
+
+    cache
+        .upsert(&[record("crm", json!({"ContactsId": "created:c-9", "LastName": "Neu", "MobileNumber": "+44 7911 123456"}))], Origin::Created, &de, 1000, Some(0))
+        .unwrap();
+    assert!(cache.rekey("crm", "created:c-9", "crm-77", 1001).unwrap());
+    let found = cache
+        .lookup(
+            &normalize("+447911123456", &de),
+            &options(MatchPolicy::Ask, 1002),
+        )
+        .unwrap();
+    assert_eq!(found.matches[0].contact.id, "crm-77");
+    assert!(!found.matches[0].is_placeholder());
+    assert!(
+        !found.matches[0].fresh,
+        "stale: the next lookup fetches the CRM's record"
+    );
+    assert!(!cache.rekey("crm", "created:nope", "x", 1003).unwrap());
+}

@@ -239,6 +239,9 @@ pub struct ContactMatch {
     pub source: MatchSource,
     /// False for a cached copy past its TTL (it is being refreshed).
     pub fresh: bool,
+    /// A contact created from Callbox that the CRM's search does not return yet (its
+    /// `ContactsId` is a placeholder, never sent to the CRM).
+    pub placeholder: bool,
 }
 
 impl ContactMatch {
@@ -250,6 +253,7 @@ impl ContactMatch {
             reason: m.reason(),
             source,
             fresh: m.fresh,
+            placeholder: m.is_placeholder(),
         }
     }
 
@@ -268,7 +272,7 @@ pub struct Lookup {
     pub kind: Option<NumberKind>,
     /// Matches, by integration order, each integration's best first.
     pub matches: Vec<ContactMatch>,
-    /// The agent should pick among the first integration's matches (policy `ask`).
+    /// The agent should pick among the first matching integration's matches (policy `ask`).
     pub needs_choice: bool,
     /// The URL to open in the CRM panel: the best match's `ContactUrl`.
     pub popup_url: Option<String>,
@@ -408,17 +412,39 @@ impl Engine {
             outside |= one
                 .kind
                 .is_some_and(|k| !matches!(k, NumberKind::Extension | NumberKind::Withheld));
-            if let Some(first) = one.matches.first() {
+            // A placeholder (created from Callbox, not yet in the CRM) has no CRM id to log to.
+            if let Some(first) = one.matches.first().filter(|m| !m.placeholder) {
                 self.inner
                     .store
                     .set_call_contact(&call.id, active.name(), &first.fields)?;
             }
-            if lookup.popup_url.is_none() && one.popup_url.is_some() {
-                lookup.popup_url = one.popup_url;
+            if lookup.matches.is_empty() && !one.matches.is_empty() {
                 lookup.needs_choice = one.needs_choice;
+            }
+            if lookup.popup_url.is_none() {
+                lookup.popup_url = one.popup_url;
             }
             lookup.matches.extend(one.matches);
             lookup.errors.extend(one.errors);
+        }
+        if lookup.kind.is_none() {
+            // No integration: read the number with the engine's rules.
+            let n = callbox_contacts::normalize(
+                &call.remote_number,
+                &NumberRules {
+                    country: self.inner.settings.default_country.clone(),
+                    max_extension_digits: self.inner.settings.max_extension_digits,
+                },
+            );
+            outside = !matches!(n.kind, NumberKind::Extension | NumberKind::Withheld);
+            lookup.number = n.e164;
+            lookup.kind = Some(n.kind);
+        }
+        if lookup.matches.is_empty() && outside {
+            // No CRM knows the number: an imported local phonebook may still name the caller.
+            let phonebook = self.lookup_phonebook(&call.remote_number)?;
+            lookup.needs_choice = phonebook.needs_choice;
+            lookup.matches = phonebook.matches;
         }
         if lookup.matches.is_empty() && lookup.errors.is_empty() && outside {
             for active in &self.inner.integrations {
@@ -441,6 +467,45 @@ impl Engine {
             }
         }
         Ok(lookup)
+    }
+
+    /// The local phonebook (contacts imported without an integration) for `number`, read
+    /// with the engine's default country.
+    fn lookup_phonebook(&self, number: &str) -> Result<Lookup, EngineError> {
+        let rules = NumberRules {
+            country: self.inner.settings.default_country.clone(),
+            max_extension_digits: self.inner.settings.max_extension_digits,
+        };
+        let number = callbox_contacts::normalize(number, &rules);
+        let policy = callbox_contacts::MatchPolicy::default();
+        let found = self.inner.contacts.lookup(
+            &number,
+            &LookupOptions {
+                integration: Some(callbox_contacts::import::LOCAL),
+                suffix_digits: callbox_contacts::cache::DEFAULT_SUFFIX_DIGITS,
+                policy,
+                now: now_unix(),
+            },
+        )?;
+        Ok(finish(
+            Lookup::default(),
+            callbox_contacts::import::LOCAL,
+            &found.matches,
+            found.needs_choice,
+            MatchSource::Cache,
+        ))
+    }
+
+    /// Reads again the cached numbers of every integration whose country changed since they
+    /// were stored (the app calls this once at start; `setup::open_engine` does).
+    pub fn apply_number_rules(&self) -> Result<(), EngineError> {
+        for active in &self.inner.integrations {
+            let rules = self.number_rules(active);
+            self.inner
+                .contacts
+                .set_number_rules(active.name(), &rules)?;
+        }
+        Ok(())
     }
 
     /// The agent picked another of the call's candidates in `integration` (or the policy
@@ -489,7 +554,8 @@ impl Engine {
             return Ok(lookup);
         }
         let cached = self.inner.contacts.lookup(&number, &options)?;
-        if !settings.always_query_crm && !cached.matches.is_empty() {
+        let known = cached.matches.iter().any(|m| !m.is_placeholder());
+        if !settings.always_query_crm && known {
             if cached.matches.iter().any(|m| !m.fresh) {
                 self.refresh_in_background(active, &number);
             }
@@ -501,15 +567,22 @@ impl Engine {
                 MatchSource::Cache,
             ));
         }
+        // Placeholders of contacts created from Callbox answer only when the CRM cannot.
         if self
             .inner
             .contacts
             .is_recent_miss(active.name(), &number, now)?
         {
-            return Ok(lookup);
+            return Ok(finish(
+                lookup,
+                active.name(),
+                &cached.matches,
+                cached.needs_choice,
+                MatchSource::Cache,
+            ));
         }
         match self.query_crm(active, call, &number, &rules).await? {
-            Ok(mut matches) => {
+            Ok(mut matches) if !matches.is_empty() => {
                 matching::rank(&mut matches, settings.match_policy);
                 let needs_choice = matching::needs_choice(&matches, settings.match_policy);
                 Ok(finish(
@@ -520,6 +593,13 @@ impl Engine {
                     MatchSource::Crm,
                 ))
             }
+            Ok(_) => Ok(finish(
+                lookup,
+                active.name(),
+                &cached.matches,
+                cached.needs_choice,
+                MatchSource::Cache,
+            )),
             Err(why) => {
                 lookup.errors.push((active.name().to_string(), why));
                 // The CRM is down or refusing: what the cache knows, even stale, still pops.
@@ -660,6 +740,9 @@ impl Engine {
         let active = self.integration(integration)?.clone();
         let rules = self.number_rules(&active);
         let parsed = callbox_contacts::normalize(number, &rules);
+        if matches!(parsed.kind, NumberKind::Extension | NumberKind::Withheld) {
+            return Ok(0);
+        }
         let probe = Call {
             id: format!("refresh-{}", now_unix()),
             direction: Direction::Inbound,
@@ -686,8 +769,9 @@ impl Engine {
             Err(why) => return Err(EngineError::Request(why)),
         };
         for old in before.matches {
-            let created = old.contact.id.starts_with("created:");
-            if !created && !found.iter().any(|m| m.contact.id == old.contact.id) {
+            // Only what lookups cached is the CRM's to take back; imports and placeholders stay.
+            let from_lookup = old.origin == Some(Origin::Lookup);
+            if from_lookup && !found.iter().any(|m| m.contact.id == old.contact.id) {
                 self.inner.contacts.remove(integration, &old.contact.id)?;
             }
         }

@@ -267,6 +267,46 @@ pub fn backoff(attempts: u32, base: Duration, cap: Duration) -> Duration {
     d.mul_f64(jitter)
 }
 
+/// The CRM created the contact: the cached placeholder takes the CRM's id, and the call it
+/// was created on is matched to it (later hooks of the call log to it).
+fn adopt_created_contact(
+    inner: &Inner,
+    entry: &HookEntry,
+    outputs: &Map<String, Value>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(id) = outputs
+        .get("ContactId")
+        .or_else(|| outputs.get("ContactsId"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(());
+    };
+    // The cache is an optimisation: its failure must not fail a delivered write.
+    let _ = inner.contacts.rekey(
+        &entry.integration,
+        &crate::hooks::created_contact_id(&entry.call_id),
+        id,
+        now,
+    );
+    if inner
+        .store
+        .call_contact(&entry.call_id, &entry.integration)?
+        .is_none()
+    {
+        let mut contact = Map::new();
+        contact.insert("ContactsId".into(), Value::String(id.to_string()));
+        if let Some(t) = entry.variables.get("ContactSyncType") {
+            contact.insert("ContactSyncType".into(), t.clone());
+        }
+        inner
+            .store
+            .set_call_contact(&entry.call_id, &entry.integration, &contact)?;
+    }
+    Ok(())
+}
+
 /// Sends one claimed entry and records the result.
 async fn deliver(
     inner: Arc<Inner>,
@@ -321,6 +361,9 @@ async fn deliver(
                 .collect();
             store.mark_sent(entry.id, &outputs, execution.status, now)?;
             active.signed_in();
+            if scenario == ScenarioId::CreateNewContact {
+                adopt_created_contact(&inner, &entry, &outputs, now)?;
+            }
         }
         Some(Failure::RateLimited { wait, .. }) => {
             let at = now + i64::try_from(wait.as_secs_f64().ceil() as u64).unwrap_or(3600);

@@ -71,6 +71,9 @@ pub enum SetupError {
     /// The contacts cache could not be opened.
     #[error(transparent)]
     Contacts(#[from] callbox_contacts::CacheError),
+    /// The engine could not start.
+    #[error("{0}")]
+    Engine(String),
 }
 
 /// An integration ready to run, with what is missing to run it well.
@@ -143,14 +146,19 @@ pub fn open_engine(
             active.push(load_active(config, &secrets, &http)?.active);
         }
     }
-    Ok(Engine::new(
+    let engine = Engine::new(
         store,
         contacts,
         active,
         http,
         Arc::new(LocalTimeZone::system()),
         settings,
-    ))
+    );
+    engine.apply_number_rules().map_err(|e| match e {
+        crate::hooks::EngineError::Contacts(c) => SetupError::Contacts(c),
+        other => SetupError::Engine(other.to_string()),
+    })?;
+    Ok(engine)
 }
 
 /// The country of the system locale (`LC_ALL`, `LC_TELEPHONE`, `LANG`: `en_US.UTF-8` is US),

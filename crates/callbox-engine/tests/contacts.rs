@@ -193,17 +193,21 @@ async fn a_contact_created_from_callbox_is_found_at_once_then_replaced_by_the_cr
     first.remote_name = "Mia Schulz".into();
     let l = e.call_started(&first).await.unwrap();
     assert_eq!(l.creating, vec!["desk".to_string()]);
-    // Called back before the outbox even sent the creation: found, by name.
+    // Called back before the outbox even sent the creation: found, by name. The CRM is asked
+    // (it may know the number by now) and does not; the placeholder answers.
     let again = e.call_started(&call("n-2", "040 5551234")).await.unwrap();
     assert_eq!(again.matches.len(), 1, "{again:?}");
+    assert!(again.matches[0].placeholder);
     assert_eq!(again.matches[0].get("ContactsId"), "created:n-1");
     assert_eq!(again.matches[0].get("LastName"), "Schulz");
-    assert_eq!(
-        crm.count(SEARCH),
-        1,
-        "the miss was not asked again; the created contact answered"
-    );
-    // The CRM creates it; a refresh replaces Callbox's copy with the CRM's record.
+    assert_eq!(crm.count(SEARCH), 2);
+    // A third call within the miss TTL does not ask the CRM again.
+    e.call_started(&call("n-2b", "+49 40 5551234"))
+        .await
+        .unwrap();
+    assert_eq!(crm.count(SEARCH), 2);
+    // The CRM creates it: the placeholder takes the CRM's id, and the call it was created
+    // on logs to the new contact.
     e.run_outbox(Until::Drained {
         deadline: tokio::time::Instant::now() + Duration::from_secs(10),
     })
@@ -211,10 +215,81 @@ async fn a_contact_created_from_callbox_is_found_at_once_then_replaced_by_the_cr
     .unwrap();
     let created = crm.records("contacts");
     assert_eq!(created.len(), 1);
-    assert_eq!(e.refresh_number("desk", "+49 40 5551234").await.unwrap(), 1);
     let later = e.call_started(&call("n-3", "+49405551234")).await.unwrap();
     assert_eq!(later.matches.len(), 1);
     assert_eq!(later.matches[0].get("ContactsId"), created[0].id);
+    assert!(!later.matches[0].placeholder);
+    first.answered_at = Some(1717236010);
+    first.ended_at = Some(1717236070);
+    e.call_ended(&first).unwrap();
+    e.run_outbox(Until::Drained {
+        deadline: tokio::time::Instant::now() + Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    let calls = crm.records("calls");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].fields["contact_id"], created[0].id.as_str());
+    // A refresh fetches the CRM's whole record (its popup URL too).
+    assert_eq!(e.refresh_number("desk", "+49 40 5551234").await.unwrap(), 1);
+    let fresh = e.call_started(&call("n-4", "+49405551234")).await.unwrap();
+    assert!(
+        fresh
+            .popup_url
+            .unwrap()
+            .ends_with(&format!("/agent/contacts/{}", created[0].id))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_phonebook_names_callers_no_crm_knows_and_survives_refreshes() {
+    let crm = FakeCrm::start().await;
+    let dir = temp_dir("phonebook");
+    let e = engine(&dir, helpdesk(&crm, &dir, "", ""));
+    let rules = callbox_contacts::NumberRules::with_country(Some("DE".parse().unwrap()));
+    let book = [
+        callbox_contacts::ContactRecord {
+            integration: "local".into(),
+            id: "p-1".into(),
+            first_name: "Pia".into(),
+            last_name: "Lang".into(),
+            numbers: vec![(
+                callbox_contacts::PhoneField::MobileNumber,
+                "0170 1234567".into(),
+            )],
+            ..Default::default()
+        },
+        callbox_contacts::ContactRecord {
+            integration: "desk".into(),
+            id: "d-1".into(),
+            first_name: "Dora".into(),
+            numbers: vec![(
+                callbox_contacts::PhoneField::BusinessNumber,
+                "089 7654321".into(),
+            )],
+            ..Default::default()
+        },
+    ];
+    e.contacts()
+        .import(book.into_iter().map(Ok), &rules, 1000)
+        .unwrap();
+    let l = e
+        .call_started(&call("p-1", "+49 170 1234567"))
+        .await
+        .unwrap();
+    assert_eq!(l.matches.len(), 1, "{l:?}");
+    assert_eq!(l.matches[0].integration, "local");
+    assert_eq!(l.matches[0].reason, "mobile matched exactly");
+    assert_eq!(crm.count(SEARCH), 1, "the CRM was asked first");
+    // An imported contact of an integration answers from the cache; a refresh that the CRM
+    // answers with nothing does not remove it.
+    let l = e
+        .call_started(&call("p-2", "+49 89 7654321"))
+        .await
+        .unwrap();
+    assert_eq!(l.matches[0].get("ContactsId"), "d-1");
+    assert_eq!(e.refresh_number("desk", "+49 89 7654321").await.unwrap(), 0);
+    assert_eq!(e.contacts().count(Some("desk")).unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -288,30 +288,35 @@ fn main() {
         println!("normalize only: {n} in {:.2} s", t.elapsed().as_secs_f64());
         return;
     }
-    let started = Instant::now();
-    let report = cache
-        .import(records, &rules, 1_700_000_000)
-        .expect("import");
-    let import = started.elapsed();
-    drop(cache);
-    let size: u64 = ["", "-wal", "-shm"]
-        .iter()
-        .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
-        .map(|m| m.len())
-        .sum();
-    println!(
-        "import: {} contacts, {} numbers ({} normalized) in {:.2} s = {:.0} contacts/s",
-        report.contacts,
-        report.numbers,
-        report.normalized,
-        import.as_secs_f64(),
-        report.contacts as f64 / import.as_secs_f64()
-    );
-    println!(
-        "database: {:.1} MB ({:.0} bytes a contact)",
-        size as f64 / 1e6,
-        size as f64 / count as f64
-    );
+    if reuse {
+        drop(cache);
+        println!("import: skipped (BENCH_REUSE, {})", path.display());
+    } else {
+        let started = Instant::now();
+        let report = cache
+            .import(records, &rules, 1_700_000_000)
+            .expect("import");
+        let import = started.elapsed();
+        drop(cache);
+        let size: u64 = ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
+            .map(|m| m.len())
+            .sum();
+        println!(
+            "import: {} contacts, {} numbers ({} normalized) in {:.2} s = {:.0} contacts/s",
+            report.contacts,
+            report.numbers,
+            report.normalized,
+            import.as_secs_f64(),
+            report.contacts as f64 / import.as_secs_f64()
+        );
+        println!(
+            "database: {:.1} MB ({:.0} bytes a contact)",
+            size as f64 / 1e6,
+            size as f64 / count as f64
+        );
+    }
 
     if std::env::var_os("BENCH_IMPORT_ONLY").is_some() {
         return;
@@ -326,6 +331,7 @@ fn main() {
     // Lookups of existing numbers, written the ways a call delivers them.
     let mut rng = Rng(42);
     let mut times = Vec::new();
+    let mut parse_times = Vec::new();
     let mut found = 0;
     for _ in 0..100_000 {
         let i = rng.below(count);
@@ -337,18 +343,39 @@ fn main() {
         }
         let t = Instant::now();
         let n = normalize(&e, &rules);
+        let t1 = Instant::now();
         let m = cache.lookup(&n, &options).expect("lookup");
         times.push(t.elapsed());
+        parse_times.push(t1 - t);
         if m.matches.iter().any(|m| m.contact.id == format!("c{i}")) {
             found += 1;
         }
     }
     times.sort();
     println!(
-        "lookup hit (normalize + cache): p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs; {found}/100000 found the right contact",
+        "lookup hit (normalize + cache): p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, max {:.1} µs; {found}/100000 found the right contact",
         percentile(&times, 0.5).as_secs_f64() * 1e6,
+        percentile(&times, 0.9).as_secs_f64() * 1e6,
         percentile(&times, 0.99).as_secs_f64() * 1e6,
         times.last().map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    );
+    parse_times.sort();
+    if std::env::var_os("BENCH_PARSE").is_some() {
+        let mut rng = Rng(7);
+        let texts: Vec<String> = (0..100_000).map(|_| { let i = rng.below(count); let mut r2 = Rng(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1); number(i * 3, &mut r2).1 }).collect();
+        for (name, f) in [("normalize", normalize as fn(&str, &NumberRules) -> callbox_contacts::PhoneNumber), ("normalize_for_index", callbox_contacts::phone::normalize_for_index)] {
+            for pass in 0..2 {
+                let mut t = Vec::with_capacity(texts.len());
+                for x in &texts { let s = Instant::now(); std::hint::black_box(f(x, &rules)); t.push(s.elapsed()); }
+                t.sort();
+                println!("{name} pass {pass}: p50 {:.2} µs p99 {:.2} µs", percentile(&t, 0.5).as_secs_f64()*1e6, percentile(&t, 0.99).as_secs_f64()*1e6);
+            }
+        }
+    }
+    println!(
+        "  of which reading the number: p50 {:.1} µs, p99 {:.1} µs",
+        percentile(&parse_times, 0.5).as_secs_f64() * 1e6,
+        percentile(&parse_times, 0.99).as_secs_f64() * 1e6,
     );
     let mut times = Vec::new();
     for k in 0..20_000u64 {

@@ -5,7 +5,8 @@
 //!   is fresh (`expires_at`; NULL for imported phonebooks, which never go stale).
 //! - `numbers`: every phone field of every contact, read once: the E.164 form (exact match
 //!   index) and the digits reversed (last-N-digit match and "ends with" dial search are then
-//!   prefix ranges of one index).
+//!   prefix ranges of one index). The numbers as written live in the contact's row
+//!   (`phones`), so a match reads one row, not one more index.
 //! - `contacts_fts`: an FTS5 index over names, company and email for dial search. It is kept
 //!   in step by the code, not by triggers: every statement that writes an FTS5 table flushes
 //!   its pending terms, so a trigger a row made imports 5x slower. Writes note the rows to
@@ -194,6 +195,7 @@ fn migrations() -> Migrations<'static> {
             last_name TEXT NOT NULL,
             company TEXT NOT NULL,
             email TEXT NOT NULL,
+            phones TEXT NOT NULL,
             other TEXT,
             modified_at INTEGER,
             cached_at INTEGER NOT NULL,
@@ -205,7 +207,6 @@ fn migrations() -> Migrations<'static> {
         CREATE TABLE numbers (
             contact INTEGER NOT NULL,
             field INTEGER NOT NULL,
-            original TEXT NOT NULL,
             e164 TEXT,
             rev TEXT NOT NULL,
             PRIMARY KEY (contact, field)
@@ -237,8 +238,27 @@ pub struct ContactCache {
 }
 
 /// The columns of `contacts` every read selects, in this order.
-const CONTACT_COLUMNS: &str = "c.id, c.integration, c.contact_id, c.first_name, c.last_name, \
-     c.company, c.email, c.other, c.modified_at, c.cached_at, c.expires_at, c.origin";
+macro_rules! contact_columns {
+    () => {
+        "c.id, c.integration, c.contact_id, c.first_name, c.last_name, c.company, c.email, \
+         c.other, c.modified_at, c.cached_at, c.expires_at, c.origin, c.phones"
+    };
+}
+const CONTACT_COLUMNS: &str = contact_columns!();
+
+/// A lookup's query: contacts with a number meeting `condition` (`?1`, `?2`), of the
+/// integration `?3` (all when NULL). A literal, so the hot path formats nothing.
+macro_rules! lookup_sql {
+    ($condition:literal) => {
+        concat!(
+            "SELECT ",
+            contact_columns!(),
+            ", n.field FROM numbers n JOIN contacts c ON c.id = n.contact WHERE ",
+            $condition,
+            " AND (?3 IS NULL OR c.integration = ?3) LIMIT 200"
+        )
+    };
+}
 
 struct Row {
     rowid: i64,
@@ -270,6 +290,45 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         expires_at: r.get(10)?,
         origin: Origin::parse(&r.get::<_, String>(11)?),
     })
+    .map(|mut row| {
+        row.record.numbers = decode_phones(
+            r.get_ref(12)
+                .ok()
+                .and_then(|v| v.as_str().ok())
+                .unwrap_or(""),
+        );
+        row
+    })
+}
+
+/// A contact's numbers as written, in one column: the field's code, the text; records
+/// separated by U+001E (removed from the text, with U+001F, when written).
+fn encode_phones(numbers: &[(PhoneField, String)]) -> String {
+    let mut out = String::new();
+    for (field, text) in numbers {
+        if !out.is_empty() {
+            out.push('\u{1e}');
+        }
+        out.push(char::from(b'0' + u8::try_from(field.code()).unwrap_or(0)));
+        out.extend(text.chars().filter(|c| *c != '\u{1e}' && *c != '\u{1f}'));
+    }
+    out
+}
+
+fn decode_phones(s: &str) -> Vec<(PhoneField, String)> {
+    let mut numbers: Vec<(PhoneField, String)> = s
+        .split('\u{1e}')
+        .filter_map(|entry| {
+            let mut chars = entry.chars();
+            let code = chars.next()?.to_digit(10)?;
+            Some((
+                PhoneField::from_code(i64::from(code)),
+                chars.as_str().to_string(),
+            ))
+        })
+        .collect();
+    numbers.sort_by_key(|(f, _)| *f);
+    numbers
 }
 
 /// A contact's numbers read under `rules`, ready to store.
@@ -341,6 +400,9 @@ impl ContactCache {
             .map_err(err)?;
         // Statement journals (multi-row inserts) in memory, not in temporary files.
         conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(err)?;
+        // Reads through a memory map: no read() call and no copy for pages the OS has cached.
+        conn.pragma_update(None, "mmap_size", 1_i64 << 30)
             .map_err(err)?;
         migrations().to_latest(&mut conn).map_err(|e| match e {
             rusqlite_migration::Error::RusqliteError { err, .. } => {
@@ -556,31 +618,30 @@ impl ContactCache {
         options: &LookupOptions<'_>,
     ) -> Result<CacheLookup, CacheError> {
         let err = self.err();
-        let conn = self.conn();
+        let guard = self.conn();
+        // One read transaction for the lookup's queries: one WAL lock, one snapshot.
+        let read = ReadTransaction::begin(&guard).map_err(&err)?;
+        let conn: &Connection = read.0;
         let mut found: Vec<(i64, Match)> = Vec::new();
         let by_field = |conn: &Connection,
-                        condition: &str,
+                        sql: &str,
                         a: &str,
                         b: Option<&str>|
          -> rusqlite::Result<Vec<(Row, PhoneField)>> {
-            let sql = format!(
-                "SELECT {CONTACT_COLUMNS}, n.field FROM numbers n JOIN contacts c ON c.id = n.contact
-                 WHERE {condition} AND (?3 IS NULL OR c.integration = ?3)
-                 ORDER BY c.id LIMIT {}",
-                MAX_MATCHES * 4
-            );
-            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut stmt = conn.prepare_cached(sql)?;
             let rows = stmt.query_map(params![a, b, options.integration], |r| {
-                Ok((read_row(r)?, PhoneField::from_code(r.get(12)?)))
+                Ok((read_row(r)?, PhoneField::from_code(r.get(13)?)))
             })?;
             rows.collect()
         };
         let exact_rows = match (&number.e164, number.kind) {
             (_, NumberKind::Extension | NumberKind::Withheld) => Vec::new(),
-            (Some(e), _) => by_field(&conn, "n.e164 = ?1 AND ?2 IS NULL", e, None).map_err(&err)?,
+            (Some(e), _) => {
+                by_field(conn, lookup_sql!("n.e164 = ?1 AND ?2 IS NULL"), e, None).map_err(&err)?
+            }
             (None, _) if !number.digits.is_empty() => by_field(
-                &conn,
-                "n.rev = ?1 AND ?2 IS NULL",
+                conn,
+                lookup_sql!("n.rev = ?1 AND ?2 IS NULL"),
                 &phone::reversed(&number.digits),
                 None,
             )
@@ -610,8 +671,13 @@ impl ContactCache {
             && let Some(suffix) = suffix
         {
             let upper = format!("{suffix}:");
-            for (row, field) in by_field(&conn, "n.rev >= ?1 AND n.rev < ?2", &suffix, Some(&upper))
-                .map_err(&err)?
+            for (row, field) in by_field(
+                conn,
+                lookup_sql!("n.rev >= ?1 AND n.rev < ?2"),
+                &suffix,
+                Some(&upper),
+            )
+            .map_err(&err)?
             {
                 let fresh = row.expires_at.is_none_or(|t| t > options.now);
                 consider(
@@ -628,10 +694,11 @@ impl ContactCache {
                 );
             }
         }
+        // The order contacts were cached in (the CRM's, or the import's) breaks ties.
+        found.sort_by_key(|(rowid, _)| *rowid);
         found.truncate(MAX_MATCHES);
         let mut matches = Vec::with_capacity(found.len());
-        for (rowid, mut m) in found {
-            m.contact.numbers = numbers_of(&conn, rowid).map_err(&err)?;
+        for (_, m) in found {
             matches.push(m);
         }
         matching::rank(&mut matches, options.policy);
@@ -721,16 +788,18 @@ impl ContactCache {
         let mut reread = 0u64;
         if stored.as_deref() != Some(country.as_str()) {
             if stored.is_some() {
-                let numbers: Vec<(i64, i64, String)> = tx
-                    .prepare(
-                        "SELECT n.contact, n.field, n.original FROM numbers n
-                         JOIN contacts c ON c.id = n.contact WHERE c.integration = ?1",
-                    )
+                let contacts: Vec<(i64, String)> = tx
+                    .prepare("SELECT id, phones FROM contacts WHERE integration = ?1")
                     .and_then(|mut st| {
-                        st.query_map([integration], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        st.query_map([integration], |r| Ok((r.get(0)?, r.get(1)?)))?
                             .collect()
                     })
                     .map_err(&err)?;
+                let numbers = contacts.into_iter().flat_map(|(id, phones)| {
+                    decode_phones(&phones)
+                        .into_iter()
+                        .map(move |(f, text)| (id, f.code(), text))
+                });
                 let mut update = tx
                     .prepare(
                         "UPDATE numbers SET e164 = ?3, rev = ?4 WHERE contact = ?1 AND field = ?2",
@@ -856,13 +925,7 @@ impl ContactCache {
                 .map_err(&err)?;
             rows.collect::<rusqlite::Result<_>>().map_err(&err)?
         };
-        rows.into_iter()
-            .map(|row| {
-                let mut record = row.record;
-                record.numbers = numbers_of(&conn, row.rowid).map_err(&err)?;
-                Ok(record)
-            })
-            .collect()
+        Ok(rows.into_iter().map(|row| row.record).collect())
     }
 
     /// Dial search: contacts whose name, company or email has words starting with the query's
@@ -910,7 +973,9 @@ impl ContactCache {
             .collect();
         let fts = fts.join(" ");
         let err = self.err();
-        let conn = self.conn();
+        let guard = self.conn();
+        let read = ReadTransaction::begin(&guard).map_err(&err)?;
+        let conn: &Connection = read.0;
         let sql = format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts_fts f JOIN contacts c ON c.id = f.rowid
              WHERE contacts_fts MATCH ?1 AND (?3 IS NULL OR c.integration = ?3) LIMIT ?2"
@@ -945,8 +1010,7 @@ impl ContactCache {
         scored
             .into_iter()
             .map(|(_, _, row, reason)| {
-                let mut contact = row.record;
-                contact.numbers = numbers_of(&conn, row.rowid).map_err(&err)?;
+                let contact = row.record;
                 let dial = contact.numbers.first().map(|(_, n)| n.clone());
                 Ok(SearchHit {
                     contact,
@@ -984,7 +1048,9 @@ impl ContactCache {
             prefixes.push(format!("+{digits}"));
         }
         let err = self.err();
-        let conn = self.conn();
+        let guard = self.conn();
+        let read = ReadTransaction::begin(&guard).map_err(&err)?;
+        let conn: &Connection = read.0;
         let mut seen: Vec<i64> = Vec::new();
         let mut hits: Vec<(i64, ContactRecord, String, String)> = Vec::new();
         let mut run = |condition: &str,
@@ -996,22 +1062,25 @@ impl ContactCache {
                 return Ok(());
             }
             let sql = format!(
-                "SELECT {CONTACT_COLUMNS}, n.field, n.original FROM numbers n
+                "SELECT {CONTACT_COLUMNS}, n.field FROM numbers n
                  JOIN contacts c ON c.id = n.contact
                  WHERE {condition} AND (?3 IS NULL OR c.integration = ?3) LIMIT ?4"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let high = format!("{low}:");
-            let rows =
-                stmt.query_map(params![low, high, integration, (limit * 2) as i64], |r| {
-                    Ok((
-                        read_row(r)?,
-                        PhoneField::from_code(r.get(12)?),
-                        r.get::<_, String>(13)?,
-                    ))
+            let rows = stmt
+                .query_map(params![low, high, integration, (limit * 2) as i64], |r| {
+                    Ok((read_row(r)?, PhoneField::from_code(r.get(13)?)))
                 })?;
             for row in rows {
-                let (row, field, original) = row?;
+                let (row, field) = row?;
+                let original = row
+                    .record
+                    .numbers
+                    .iter()
+                    .find(|(f, _)| *f == field)
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or_default();
                 if hits.len() >= limit || seen.contains(&row.rowid) {
                     continue;
                 }
@@ -1038,8 +1107,7 @@ impl ContactCache {
             .map_err(&err)?;
         }
         hits.into_iter()
-            .map(|(rowid, mut contact, reason, original)| {
-                contact.numbers = numbers_of(&conn, rowid).map_err(&err)?;
+            .map(|(_, contact, reason, original)| {
                 Ok(SearchHit {
                     contact,
                     reason,
@@ -1058,37 +1126,12 @@ impl ContactCache {
              ORDER BY c.id"
         );
         let mut stmt = conn.prepare(&sql).map_err(&err)?;
-        let mut rows: Vec<ContactRecord> = Vec::new();
-        let mut ids: HashMap<i64, usize> = HashMap::new();
-        for row in stmt.query_map([integration], read_row).map_err(&err)? {
-            let row = row.map_err(&err)?;
-            ids.insert(row.rowid, rows.len());
-            rows.push(row.record);
-        }
-        let mut stmt = conn
-            .prepare(
-                "SELECT n.contact, n.field, n.original FROM numbers n
-                 JOIN contacts c ON c.id = n.contact WHERE (?1 IS NULL OR c.integration = ?1)",
-            )
-            .map_err(&err)?;
-        for n in stmt
-            .query_map([integration], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    PhoneField::from_code(r.get(1)?),
-                    r.get::<_, String>(2)?,
-                ))
-            })
+        let rows = stmt
+            .query_map([integration], read_row)
             .map_err(&err)?
-        {
-            let (rowid, field, original) = n.map_err(&err)?;
-            if let Some(&i) = ids.get(&rowid) {
-                rows[i].numbers.push((field, original));
-            }
-        }
-        for r in &mut rows {
-            r.numbers.sort_by_key(|(f, _)| *f);
-        }
+            .map(|row| row.map(|r| r.record))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(&err)?;
         Ok(rows)
     }
 
@@ -1130,6 +1173,26 @@ impl ContactCache {
             .map_err(&err)?;
         index_text(&tx, mark).map_err(&err)?;
         tx.commit().map_err(&err)
+    }
+}
+
+/// A read transaction whose BEGIN and COMMIT are cached statements (rusqlite's transactions
+/// parse theirs each time, a tenth of a lookup).
+struct ReadTransaction<'c>(&'c Connection);
+
+impl<'c> ReadTransaction<'c> {
+    fn begin(conn: &'c Connection) -> rusqlite::Result<ReadTransaction<'c>> {
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        Ok(ReadTransaction(conn))
+    }
+}
+
+impl Drop for ReadTransaction<'_> {
+    fn drop(&mut self) {
+        // Nothing was written: COMMIT only ends the snapshot.
+        if let Ok(mut end) = self.0.prepare_cached("COMMIT") {
+            let _ = end.execute([]);
+        }
     }
 }
 
@@ -1185,15 +1248,6 @@ fn delete_contact(tx: &rusqlite::Transaction<'_>, mark: Mark, rowid: i64) -> rus
     Ok(())
 }
 
-fn numbers_of(conn: &Connection, rowid: i64) -> rusqlite::Result<Vec<(PhoneField, String)>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT field, original FROM numbers WHERE contact = ?1 ORDER BY field")?;
-    let rows = stmt.query_map([rowid], |r| {
-        Ok((PhoneField::from_code(r.get(0)?), r.get::<_, String>(1)?))
-    })?;
-    rows.collect()
-}
-
 /// The highest contact row id when a write transaction began: rows above it are new in the
 /// transaction and are indexed for dial search by one range statement at its end (ids are
 /// AUTOINCREMENT, never reused, so a row above the mark was never indexed).
@@ -1218,6 +1272,7 @@ fn write_record(
     now: i64,
     expires_at: Option<i64>,
 ) -> rusqlite::Result<()> {
+    let phones = encode_phones(&record.numbers);
     let other = if record.other.is_empty() {
         None
     } else {
@@ -1235,12 +1290,13 @@ fn write_record(
         now,
         expires_at,
         origin.as_str(),
+        phones,
     ];
     let inserted = tx
         .prepare_cached(
             "INSERT INTO contacts (integration, contact_id, first_name, last_name, company,
-                 email, other, modified_at, cached_at, expires_at, origin)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 email, other, modified_at, cached_at, expires_at, origin, phones)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (integration, contact_id) DO NOTHING",
         )?
         .execute(values)?;
@@ -1261,7 +1317,8 @@ fn write_record(
         }
         tx.prepare_cached(
             "UPDATE contacts SET first_name = ?3, last_name = ?4, company = ?5, email = ?6,
-                 other = ?7, modified_at = ?8, cached_at = ?9, expires_at = ?10, origin = ?11
+                 other = ?7, modified_at = ?8, cached_at = ?9, expires_at = ?10, origin = ?11,
+                 phones = ?12
              WHERE integration = ?1 AND contact_id = ?2",
         )?
         .execute(values)?;
@@ -1273,13 +1330,12 @@ fn write_record(
         return Ok(());
     }
     let mut insert = tx.prepare_cached(
-        "INSERT INTO numbers (contact, field, original, e164, rev) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO numbers (contact, field, e164, rev) VALUES (?1, ?2, ?3, ?4)",
     )?;
     for (field, n) in &numbers.0 {
         insert.execute(params![
             rowid,
             field.code(),
-            n.original,
             n.e164,
             phone::reversed(&n.digits)
         ])?;

@@ -362,13 +362,36 @@ fn main() {
     parse_times.sort();
     if std::env::var_os("BENCH_PARSE").is_some() {
         let mut rng = Rng(7);
-        let texts: Vec<String> = (0..100_000).map(|_| { let i = rng.below(count); let mut r2 = Rng(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1); number(i * 3, &mut r2).1 }).collect();
-        for (name, f) in [("normalize", normalize as fn(&str, &NumberRules) -> callbox_contacts::PhoneNumber), ("normalize_for_index", callbox_contacts::phone::normalize_for_index)] {
+        let texts: Vec<String> = (0..100_000)
+            .map(|_| {
+                let i = rng.below(count);
+                let mut r2 = Rng(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+                number(i * 3, &mut r2).1
+            })
+            .collect();
+        for (name, f) in [
+            (
+                "normalize",
+                normalize as fn(&str, &NumberRules) -> callbox_contacts::PhoneNumber,
+            ),
+            (
+                "normalize_for_index",
+                callbox_contacts::phone::normalize_for_index,
+            ),
+        ] {
             for pass in 0..2 {
                 let mut t = Vec::with_capacity(texts.len());
-                for x in &texts { let s = Instant::now(); std::hint::black_box(f(x, &rules)); t.push(s.elapsed()); }
+                for x in &texts {
+                    let s = Instant::now();
+                    std::hint::black_box(f(x, &rules));
+                    t.push(s.elapsed());
+                }
                 t.sort();
-                println!("{name} pass {pass}: p50 {:.2} µs p99 {:.2} µs", percentile(&t, 0.5).as_secs_f64()*1e6, percentile(&t, 0.99).as_secs_f64()*1e6);
+                println!(
+                    "{name} pass {pass}: p50 {:.2} µs p99 {:.2} µs",
+                    percentile(&t, 0.5).as_secs_f64() * 1e6,
+                    percentile(&t, 0.99).as_secs_f64() * 1e6
+                );
             }
         }
     }

@@ -188,7 +188,7 @@ const NUMBER_INDEXES: &str = number_indexes!();
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![M::up(concat!(
         "CREATE TABLE contacts (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id INTEGER PRIMARY KEY,
             integration TEXT NOT NULL,
             contact_id TEXT NOT NULL,
             first_name TEXT NOT NULL,
@@ -214,7 +214,7 @@ fn migrations() -> Migrations<'static> {
         CREATE VIRTUAL TABLE contacts_fts USING fts5 (
             first_name, last_name, company, email,
             content = 'contacts', content_rowid = 'id',
-            tokenize = 'unicode61 remove_diacritics 2', prefix = '3'
+            tokenize = 'unicode61 remove_diacritics 2', prefix = '3', detail = none
         );
         CREATE TABLE misses (
             integration TEXT NOT NULL,
@@ -518,6 +518,8 @@ impl ContactCache {
                 r.get(0)
             })
             .map_err(&err)?;
+        // Index builds sort on a helper thread too.
+        conn.pragma_update(None, "threads", 2).map_err(&err)?;
         let rollback_journal = empty
             && conn
                 .pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get::<_, String>(0))
@@ -960,13 +962,15 @@ impl ContactCache {
     ) -> Result<Vec<SearchHit>, CacheError> {
         const CANDIDATES: usize = 200;
         let words: Vec<String> = query
-            .split(|c: char| !c.is_alphanumeric() && c != '@' && c != '.' && c != '\'')
+            .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
             .map(crate::fold)
             .collect();
         if words.is_empty() {
             return Ok(Vec::new());
         }
+        // Words as the tokenizer splits them (`ada@engines.example` is three), each a prefix;
+        // the index keeps no positions, so a query is never a phrase.
         let fts: Vec<String> = words
             .iter()
             .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
@@ -1249,8 +1253,10 @@ fn delete_contact(tx: &rusqlite::Transaction<'_>, mark: Mark, rowid: i64) -> rus
 }
 
 /// The highest contact row id when a write transaction began: rows above it are new in the
-/// transaction and are indexed for dial search by one range statement at its end (ids are
-/// AUTOINCREMENT, never reused, so a row above the mark was never indexed).
+/// transaction and are indexed for dial search by one range statement at its end. A row
+/// above the mark was never indexed: ids above the highest one ever committed are new. (A new
+/// row can get an id at or below the mark only when the top rows were deleted earlier in the
+/// same transaction; `write_record` notes such a row in `fts_new`.)
 #[derive(Clone, Copy)]
 struct Mark(i64);
 
@@ -1301,7 +1307,14 @@ fn write_record(
         )?
         .execute(values)?;
     let rowid = if inserted == 1 {
-        tx.last_insert_rowid()
+        let rowid = tx.last_insert_rowid();
+        if rowid <= mark.0 {
+            // SQLite reused the id of a row deleted in this transaction: not above the mark,
+            // so it must be indexed by name.
+            tx.prepare_cached("INSERT OR IGNORE INTO temp.fts_new (id) VALUES (?1)")?
+                .execute([rowid])?;
+        }
+        rowid
     } else {
         let rowid: i64 = tx
             .prepare_cached("SELECT id FROM contacts WHERE integration = ?1 AND contact_id = ?2")?
@@ -1329,16 +1342,27 @@ fn write_record(
     if numbers.0.is_empty() {
         return Ok(());
     }
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO numbers (contact, field, e164, rev) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for (field, n) in &numbers.0 {
-        insert.execute(params![
-            rowid,
-            field.code(),
-            n.e164,
-            phone::reversed(&n.digits)
-        ])?;
+    // One statement for all of a contact's numbers: statements, not rows, cost the most.
+    const ROW: &str = "(?, ?, ?, ?)";
+    let placeholders = vec![ROW; numbers.0.len()].join(", ");
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO numbers (contact, field, e164, rev) VALUES {placeholders}"
+    ))?;
+    let codes: Vec<i64> = numbers.0.iter().map(|(f, _)| f.code()).collect();
+    let reversed: Vec<String> = numbers
+        .0
+        .iter()
+        .map(|(_, n)| phone::reversed(&n.digits))
+        .collect();
+    let mut bound: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(numbers.0.len() * 4);
+    for (i, (_, n)) in numbers.0.iter().enumerate() {
+        bound.extend([
+            &rowid as &dyn rusqlite::ToSql,
+            &codes[i],
+            &n.e164,
+            &reversed[i],
+        ]);
     }
+    insert.execute(bound.as_slice())?;
     Ok(())
 }

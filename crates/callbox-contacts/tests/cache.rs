@@ -485,6 +485,17 @@ fn dial_search_follows_renames_removals_and_clears() {
         .unwrap();
     assert_eq!(search("zoe"), ["9"]);
     assert!(search("zed").is_empty());
+    // The newest row replaced in the same write that creates another: SQLite reuses its id.
+    cache
+        .upsert(&[record("crm", json!({"ContactsId": "created:c-1", "FirstName": "Placeholder", "MobileNumber": "+1 303 555 0100"}))],
+            Origin::Created, &us(), 1004, Some(0))
+        .unwrap();
+    cache
+        .upsert(&[record("crm", json!({"ContactsId": "77", "FirstName": "Realname", "MobileNumber": "(303) 555-0100"}))],
+            Origin::Lookup, &us(), 1005, Some(60))
+        .unwrap();
+    assert_eq!(search("realname"), ["77"]);
+    assert!(search("placeholder").is_empty());
     cache.clear("crm").unwrap();
     assert!(search("zoe").is_empty() && search("grace").is_empty());
     drop(cache);

@@ -332,16 +332,36 @@ fn decode_phones(s: &str) -> Vec<(PhoneField, String)> {
 }
 
 /// A contact's numbers read under `rules`, ready to store.
-struct ReadNumbers(Vec<(PhoneField, PhoneNumber)>);
+/// What a contact's row and number rows need, computed before the write (on the import's
+/// reader thread, so the SQLite thread only binds and steps).
+struct Prepared {
+    numbers: Vec<(PhoneField, PhoneNumber)>,
+    reversed: Vec<String>,
+    codes: Vec<i64>,
+    phones: String,
+    other: Option<String>,
+}
 
-fn read_numbers(record: &ContactRecord, rules: &NumberRules) -> ReadNumbers {
-    ReadNumbers(
-        record
-            .numbers
+fn prepare(record: &ContactRecord, rules: &NumberRules) -> Prepared {
+    let numbers: Vec<(PhoneField, PhoneNumber)> = record
+        .numbers
+        .iter()
+        .map(|(f, text)| (*f, phone::normalize_for_index(text, rules)))
+        .collect();
+    Prepared {
+        reversed: numbers
             .iter()
-            .map(|(f, text)| (*f, phone::normalize_for_index(text, rules)))
+            .map(|(_, n)| phone::reversed(&n.digits))
             .collect(),
-    )
+        codes: numbers.iter().map(|(f, _)| f.code()).collect(),
+        numbers,
+        phones: encode_phones(&record.numbers),
+        other: if record.other.is_empty() {
+            None
+        } else {
+            serde_json::to_string(&record.other).ok()
+        },
+    }
 }
 
 impl ContactCache {
@@ -455,10 +475,10 @@ impl ContactCache {
             if record.id.is_empty() {
                 continue;
             }
-            let numbers = read_numbers(record, rules);
+            let prepared = prepare(record, rules);
             if origin == Origin::Lookup {
                 // The CRM's real record replaces what Callbox created for the same number.
-                for (_, n) in &numbers.0 {
+                for (_, n) in &prepared.numbers {
                     let Some(e) = &n.e164 else { continue };
                     let created: Vec<i64> = tx
                         .prepare_cached(
@@ -479,13 +499,13 @@ impl ContactCache {
                 &tx,
                 mark,
                 record,
-                &numbers,
+                &prepared,
                 origin,
                 now,
                 ttl.map(|t| now + t),
             )
             .map_err(&err)?;
-            for (_, n) in &numbers.0 {
+            for (_, n) in &prepared.numbers {
                 let key = n.e164.clone().unwrap_or_else(|| n.digits.clone());
                 tx.execute(
                     "DELETE FROM misses WHERE integration = ?1 AND number = ?2",
@@ -526,9 +546,10 @@ impl ContactCache {
                 .is_ok_and(|m| m.eq_ignore_ascii_case("delete"));
         let mut report = ImportReport::default();
         let result = std::thread::scope(|scope| -> Result<(), CacheError> {
-            let (send, receive) = std::sync::mpsc::sync_channel::<
-                Result<Vec<(ContactRecord, ReadNumbers)>, String>,
-            >(8);
+            type Batch = Vec<(ContactRecord, Prepared)>;
+            let (send, receive) = std::sync::mpsc::sync_channel::<Result<Batch, String>>(8);
+            // Written batches go back to the reader thread to be freed there.
+            let (give_back, spent) = std::sync::mpsc::sync_channel::<Batch>(16);
             let reader = scope.spawn(move || {
                 let mut batch = Vec::with_capacity(BATCH);
                 for record in records {
@@ -539,14 +560,18 @@ impl ContactCache {
                             return;
                         }
                     };
-                    let numbers = read_numbers(&record, rules);
+                    let numbers = prepare(&record, rules);
                     batch.push((record, numbers));
-                    if batch.len() == BATCH
-                        && send
+                    if batch.len() == BATCH {
+                        if send
                             .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
                             .is_err()
-                    {
-                        return;
+                        {
+                            return;
+                        }
+                        while let Ok(done) = spent.try_recv() {
+                            drop(done);
+                        }
                     }
                 }
                 let _ = send.send(Ok(batch));
@@ -567,18 +592,18 @@ impl ContactCache {
             for batch in receive {
                 // An unreadable source rolls the whole import back (the transaction drops).
                 let batch = batch.map_err(CacheError::Source)?;
-                for (record, numbers) in batch {
+                for (record, prepared) in &batch {
                     if record.id.is_empty() {
                         report.skipped_without_id += 1;
                         continue;
                     }
-                    write_record(&tx, mark, &record, &numbers, Origin::Import, now, None)
+                    write_record(&tx, mark, record, prepared, Origin::Import, now, None)
                         .map_err(&err)?;
                     if !imported_into.contains(&record.integration) {
                         imported_into.push(record.integration.clone());
                     }
                     report.contacts += 1;
-                    for (_, n) in &numbers.0 {
+                    for (_, n) in &prepared.numbers {
                         report.numbers += 1;
                         if n.e164.is_some() {
                             report.normalized += 1;
@@ -590,7 +615,16 @@ impl ContactCache {
                         }
                     }
                 }
+                // Freed by the reader (or here, once it has finished).
+                if let Err(
+                    std::sync::mpsc::TrySendError::Full(b)
+                    | std::sync::mpsc::TrySendError::Disconnected(b),
+                ) = give_back.try_send(batch)
+                {
+                    drop(b);
+                }
             }
+            drop(give_back);
             let _ = reader.join();
             // Numbers just imported must not stay "unknown" until their miss TTL runs out.
             for integration in &imported_into {
@@ -1273,17 +1307,11 @@ fn write_record(
     tx: &rusqlite::Transaction<'_>,
     mark: Mark,
     record: &ContactRecord,
-    numbers: &ReadNumbers,
+    prepared: &Prepared,
     origin: Origin,
     now: i64,
     expires_at: Option<i64>,
 ) -> rusqlite::Result<()> {
-    let phones = encode_phones(&record.numbers);
-    let other = if record.other.is_empty() {
-        None
-    } else {
-        serde_json::to_string(&record.other).ok()
-    };
     let values = params![
         record.integration,
         record.id,
@@ -1291,12 +1319,12 @@ fn write_record(
         record.last_name,
         record.company,
         record.email,
-        other,
+        prepared.other,
         record.modified_at,
         now,
         expires_at,
         origin.as_str(),
-        phones,
+        prepared.phones,
     ];
     let inserted = tx
         .prepare_cached(
@@ -1339,28 +1367,22 @@ fn write_record(
             .execute([rowid])?;
         rowid
     };
-    if numbers.0.is_empty() {
+    if prepared.numbers.is_empty() {
         return Ok(());
     }
     // One statement for all of a contact's numbers: statements, not rows, cost the most.
     const ROW: &str = "(?, ?, ?, ?)";
-    let placeholders = vec![ROW; numbers.0.len()].join(", ");
+    let placeholders = vec![ROW; prepared.numbers.len()].join(", ");
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO numbers (contact, field, e164, rev) VALUES {placeholders}"
     ))?;
-    let codes: Vec<i64> = numbers.0.iter().map(|(f, _)| f.code()).collect();
-    let reversed: Vec<String> = numbers
-        .0
-        .iter()
-        .map(|(_, n)| phone::reversed(&n.digits))
-        .collect();
-    let mut bound: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(numbers.0.len() * 4);
-    for (i, (_, n)) in numbers.0.iter().enumerate() {
+    let mut bound: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(prepared.numbers.len() * 4);
+    for (i, (_, n)) in prepared.numbers.iter().enumerate() {
         bound.extend([
             &rowid as &dyn rusqlite::ToSql,
-            &codes[i],
+            &prepared.codes[i],
             &n.e164,
-            &reversed[i],
+            &prepared.reversed[i],
         ]);
     }
     insert.execute(bound.as_slice())?;

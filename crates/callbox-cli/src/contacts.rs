@@ -113,18 +113,19 @@ fn settings(places: &Places, integration: Option<&str>) -> Option<ContactSetting
         .map(|c| c.contacts)
 }
 
-fn country(
+/// How numbers are read: `--country`, else the integration's country, else the locale's.
+fn rules(
     places: &Places,
     flag: Option<&str>,
     integration: Option<&str>,
-) -> anyhow::Result<Option<Country>> {
-    if let Some(c) = flag {
-        return Ok(Some(c.parse()?));
-    }
-    if let Some(c) = settings(places, integration).and_then(|s| s.country) {
-        return Ok(Some(c));
-    }
-    Ok(setup::locale_country())
+) -> anyhow::Result<NumberRules> {
+    let country: Option<Country> = match flag {
+        Some(c) => Some(c.parse()?),
+        None => settings(places, integration)
+            .and_then(|s| s.country)
+            .or_else(setup::locale_country),
+    };
+    Ok(NumberRules::with_country(country))
 }
 
 fn open(places: &Places) -> anyhow::Result<ContactCache> {
@@ -139,11 +140,7 @@ pub fn run(command: ContactsCommand, places: &Places) -> anyhow::Result<ExitCode
             integration,
             country: flag,
         } => {
-            let rules = NumberRules::with_country(country(
-                places,
-                flag.as_deref(),
-                integration.as_deref(),
-            )?);
+            let rules = rules(places, flag.as_deref(), integration.as_deref())?;
             let cache = open(places)?;
             let started = Instant::now();
             let records = import::read_file(&file, integration).map_err(anyhow::Error::msg)?;
@@ -166,11 +163,7 @@ pub fn run(command: ContactsCommand, places: &Places) -> anyhow::Result<ExitCode
             suffix_digits,
             policy,
         } => {
-            let rules = NumberRules::with_country(country(
-                places,
-                flag.as_deref(),
-                integration.as_deref(),
-            )?);
+            let rules = rules(places, flag.as_deref(), integration.as_deref())?;
             let configured = settings(places, integration.as_deref()).unwrap_or_default();
             let cache = open(places)?;
             let parsed = normalize(&number, &rules);
@@ -201,11 +194,7 @@ pub fn run(command: ContactsCommand, places: &Places) -> anyhow::Result<ExitCode
             integration,
             limit,
         } => {
-            let rules = NumberRules::with_country(country(
-                places,
-                flag.as_deref(),
-                integration.as_deref(),
-            )?);
+            let rules = rules(places, flag.as_deref(), integration.as_deref())?;
             let cache = open(places)?;
             let hits = cache.search(&query, &rules, integration.as_deref(), limit)?;
             let matches: Vec<Value> = hits

@@ -769,20 +769,7 @@ impl ContactCache {
             .map_err(&err)?;
         let changed = if taken {
             // The CRM's record is cached already: the placeholder has served its purpose.
-            let mark = Mark::read(&tx).map_err(&err)?;
-            let rowid: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM contacts WHERE integration = ?1 AND contact_id = ?2",
-                    params![integration, old_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(&err)?;
-            if let Some(rowid) = rowid {
-                delete_contact(&tx, mark, rowid).map_err(&err)?;
-                index_text(&tx, mark).map_err(&err)?;
-            }
-            rowid.is_some()
+            remove_in(&tx, integration, old_id).map_err(&err)?
         } else {
             tx.execute(
                 "UPDATE contacts SET contact_id = ?3, origin = 'lookup', expires_at = ?4
@@ -920,21 +907,9 @@ impl ContactCache {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&err)?;
-        let mark = Mark::read(&tx).map_err(&err)?;
-        let rowid: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM contacts WHERE integration = ?1 AND contact_id = ?2",
-                params![integration, id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(&err)?;
-        if let Some(rowid) = rowid {
-            delete_contact(&tx, mark, rowid).map_err(&err)?;
-        }
-        index_text(&tx, mark).map_err(&err)?;
+        let removed = remove_in(&tx, integration, id).map_err(&err)?;
         tx.commit().map_err(&err)?;
-        Ok(rowid.is_some())
+        Ok(removed)
     }
 
     /// Contacts cached from lookups whose TTL ran out, oldest first (for background refresh).
@@ -1251,6 +1226,27 @@ fn consider(found: &mut Vec<(i64, Match)>, rowid: i64, m: Match) {
 
 fn miss_key(number: &PhoneNumber) -> String {
     number.e164.clone().unwrap_or_else(|| number.digits.clone())
+}
+
+/// Removes `integration`'s contact `id` inside `tx`, word index included; whether it was there.
+fn remove_in(
+    tx: &rusqlite::Transaction<'_>,
+    integration: &str,
+    id: &str,
+) -> rusqlite::Result<bool> {
+    let mark = Mark::read(tx)?;
+    let rowid: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM contacts WHERE integration = ?1 AND contact_id = ?2",
+            params![integration, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(rowid) = rowid {
+        delete_contact(tx, mark, rowid)?;
+        index_text(tx, mark)?;
+    }
+    Ok(rowid.is_some())
 }
 
 /// Brings `contacts_fts` in step with what `write_record` and `delete_contact` noted.

@@ -554,18 +554,21 @@ impl Engine {
             return Ok(lookup);
         }
         let cached = self.inner.contacts.lookup(&number, &options)?;
-        let known = cached.matches.iter().any(|m| !m.is_placeholder());
-        if !settings.always_query_crm && known {
-            if cached.matches.iter().any(|m| !m.fresh) {
-                self.refresh_in_background(active, &number);
-            }
-            return Ok(finish(
+        let from_cache = |lookup: Lookup| {
+            finish(
                 lookup,
                 active.name(),
                 &cached.matches,
                 cached.needs_choice,
                 MatchSource::Cache,
-            ));
+            )
+        };
+        let known = cached.matches.iter().any(|m| !m.is_placeholder());
+        if !settings.always_query_crm && known {
+            if cached.matches.iter().any(|m| !m.fresh) {
+                self.refresh_in_background(active, &number);
+            }
+            return Ok(from_cache(lookup));
         }
         // Placeholders of contacts created from Callbox answer only when the CRM cannot.
         if self
@@ -573,13 +576,7 @@ impl Engine {
             .contacts
             .is_recent_miss(active.name(), &number, now)?
         {
-            return Ok(finish(
-                lookup,
-                active.name(),
-                &cached.matches,
-                cached.needs_choice,
-                MatchSource::Cache,
-            ));
+            return Ok(from_cache(lookup));
         }
         match self.query_crm(active, call, &number, &rules).await? {
             Ok(mut matches) if !matches.is_empty() => {
@@ -593,23 +590,11 @@ impl Engine {
                     MatchSource::Crm,
                 ))
             }
-            Ok(_) => Ok(finish(
-                lookup,
-                active.name(),
-                &cached.matches,
-                cached.needs_choice,
-                MatchSource::Cache,
-            )),
+            Ok(_) => Ok(from_cache(lookup)),
             Err(why) => {
                 lookup.errors.push((active.name().to_string(), why));
                 // The CRM is down or refusing: what the cache knows, even stale, still pops.
-                Ok(finish(
-                    lookup,
-                    active.name(),
-                    &cached.matches,
-                    cached.needs_choice,
-                    MatchSource::Cache,
-                ))
+                Ok(from_cache(lookup))
             }
         }
     }

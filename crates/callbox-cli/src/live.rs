@@ -593,5 +593,6 @@ fn match_json(m: &callbox_engine::hooks::ContactMatch) -> Value {
     o.insert("reason".into(), json!(m.reason));
     o.insert("source".into(), json!(m.source));
     o.insert("fresh".into(), json!(m.fresh));
+    o.insert("placeholder".into(), json!(m.placeholder));
     Value::Object(o)
 }

@@ -6,6 +6,10 @@
 //! ```sh
 //! cargo run --release -p callbox-contacts --example contacts_bench -- [N] [DIR]
 //! ```
+//!
+//! Knobs: `BENCH_REUSE=1` measures the cache left in DIR by an earlier run (no import);
+//! `BENCH_IMPORT_ONLY=1` stops after the import; `BENCH_NORMALIZE_ONLY=1` times reading the
+//! numbers alone; `BENCH_PARSE=1` adds a comparison of `normalize` and `normalize_for_index`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

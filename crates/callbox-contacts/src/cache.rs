@@ -367,18 +367,38 @@ fn prepare(record: &ContactRecord, rules: &NumberRules) -> Prepared {
 impl ContactCache {
     /// Opens (creating and upgrading as needed) the cache at `path`.
     pub fn open(path: &Path) -> Result<ContactCache, CacheError> {
+        let _opening = Self::opening(path)?;
+        Self::open_locked(path)
+    }
+
+    fn open_locked(path: &Path) -> Result<ContactCache, CacheError> {
         let shown = path.display().to_string();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| CacheError::Open {
-                path: shown.clone(),
-                reason: e.to_string(),
-            })?;
-        }
         let conn = Connection::open(path).map_err(|e| CacheError::Open {
             path: shown.clone(),
             reason: e.to_string(),
         })?;
         Self::init(conn, shown)
+    }
+
+    /// Holds `contacts.open.lock` beside the cache while it is created, upgraded or rebuilt:
+    /// processes starting together (the app and a CLI, or several CLIs) must not create the
+    /// same new schema at once. Released when dropped, or when the process dies.
+    fn opening(path: &Path) -> Result<std::fs::File, CacheError> {
+        let open_err = |e: std::io::Error| CacheError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(open_err)?;
+        }
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.with_extension("open.lock"))
+            .map_err(open_err)?;
+        lock.lock().map_err(open_err)?;
+        Ok(lock)
     }
 
     /// A cache in memory (tests, benchmarks).
@@ -389,6 +409,7 @@ impl ContactCache {
 
     /// Deletes the cache at `path` (with its WAL files) and creates it empty.
     pub fn rebuild(path: &Path) -> Result<ContactCache, CacheError> {
+        let _opening = Self::opening(path)?;
         for suffix in ["", "-wal", "-shm"] {
             let mut p = path.as_os_str().to_owned();
             p.push(suffix);
@@ -404,7 +425,7 @@ impl ContactCache {
                 }
             }
         }
-        Self::open(path)
+        Self::open_locked(path)
     }
 
     fn init(mut conn: Connection, path: String) -> Result<ContactCache, CacheError> {

@@ -601,3 +601,22 @@ fn a_new_country_reads_stored_numbers_again_and_placeholders_take_the_crm_id() {
     );
     assert!(!cache.rekey("crm", "created:nope", "x", 1003).unwrap());
 }
+
+#[test]
+fn processes_opening_a_new_cache_at_once_do_not_race() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("contacts.sqlite");
+        let opened: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || ContactCache::open(&path).map(|_| ()))
+            })
+            .collect();
+        for t in opened {
+            t.join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,1280 @@
+//! The built-in SIP user agent: [`SipAgent`] implements [`Telephony`] with rsipstack for
+//! transactions, dialogs, digest authentication and transports, and [`crate::media`] for audio.
+//!
+//! Shape: every trait method checks what it can, then spawns the SIP work on the runtime the
+//! agent was started on and returns. Three long-lived tasks run beside the endpoint: incoming
+//! requests, dialog state changes, and the registration refresh. Call state lives in one table
+//! behind a plain mutex that is never held across an `.await`.
+
+use crate::account::{Account, Password, Transport};
+use crate::audio::AudioDevices;
+use crate::event::{CallDirection, CallId, Disposition, RegistrationState, TelephonyEvent};
+use crate::media::session::{LocalTone, MediaEvent, MediaSession};
+use crate::sdp::{self, Codec, LocalMedia, MediaDirection, Negotiated, RemoteMedia};
+use crate::telephony::{RejectReason, Telephony, TelephonyError, validate_digits};
+use rsipstack::dialog::authenticate::Credential;
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::dialog::registration::{Registration, RefreshOutcome};
+use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::{self as rsip, Header, StatusCode};
+use rsipstack::transaction::TransactionReceiver;
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transport::{SipAddr, TransportLayer, udp::UdpConnection};
+use rsipstack::EndpointBuilder;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// The agent could not start.
+#[derive(Debug, Error)]
+pub enum AgentError {
+    /// The registrar or proxy name does not resolve.
+    #[error("cannot resolve {host}: {reason}")]
+    Resolve {
+        /// The name.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// A local socket could not be opened.
+    #[error("cannot open a local {what}: {source}")]
+    Socket {
+        /// Which socket.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The SIP stack refused the setup.
+    #[error("SIP stack: {0}")]
+    Stack(String),
+    /// The TLS CA file could not be read.
+    #[error("{path}: {source}")]
+    TlsCa {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn stack(error: impl std::fmt::Display) -> TelephonyError {
+    TelephonyError::Stack(error.to_string())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// INVITE sent, nothing back but 100.
+    Dialing,
+    /// 180 received.
+    RingingOut,
+    /// 183 (or 18x with SDP) received.
+    EarlyMedia,
+    /// Ringing here.
+    Incoming,
+    /// 200 sent, waiting for the ACK.
+    Answering,
+    /// Up (answered, possibly on hold).
+    Up,
+}
+
+impl CallState {
+    fn name(self) -> &'static str {
+        match self {
+            CallState::Dialing => "dialing",
+            CallState::RingingOut => "ringing",
+            CallState::EarlyMedia => "in early media",
+            CallState::Incoming => "ringing here",
+            CallState::Answering => "being answered",
+            CallState::Up => "up",
+        }
+    }
+}
+
+struct Call {
+    direction: CallDirection,
+    state: CallState,
+    dialog: Option<InviteDialog>,
+    media: MediaSession,
+    local: LocalMedia,
+    negotiated: Option<Negotiated>,
+    remote_offer: Option<RemoteMedia>,
+    held_local: bool,
+    held_remote: bool,
+    muted: bool,
+    answered_at: Option<Instant>,
+    sip_call_id: Option<String>,
+    hangup_requested: bool,
+    transfer: Option<String>,
+}
+
+impl Call {
+    /// The direction we want: hold (ours) overrides, then the far end's hold.
+    fn wanted_direction(&self) -> MediaDirection {
+        if self.held_local {
+            MediaDirection::SendOnly
+        } else {
+            MediaDirection::SendRecv
+        }
+    }
+}
+
+struct Shared {
+    account: Account,
+    credential: Credential,
+    domain: String,
+    first_hop: SipAddr,
+    first_hop_socket: SocketAddr,
+    contact: rsip::Uri,
+    local_ip: IpAddr,
+    endpoint: EndpointInnerRef,
+    dialogs: Arc<DialogLayer>,
+    state_sender: DialogStateSender,
+    audio: Arc<dyn AudioDevices>,
+    events: broadcast::Sender<TelephonyEvent>,
+    calls: Mutex<HashMap<CallId, Call>>,
+    by_sip_call_id: Mutex<HashMap<String, CallId>>,
+    next_call: AtomicU64,
+    registration: Mutex<RegistrationState>,
+    registering: Mutex<Option<(CancellationToken, tokio::task::JoinHandle<()>)>>,
+    runtime: tokio::runtime::Handle,
+    shutdown: CancellationToken,
+}
+
+/// The built-in SIP user agent.
+#[derive(Clone)]
+pub struct SipAgent {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SipAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipAgent")
+            .field("user", &self.shared.account.user)
+            .field("registrar", &self.shared.account.registrar)
+            .field("transport", &self.shared.account.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SipAgent {
+    /// Opens the local SIP transport and starts the agent's tasks on the current Tokio runtime.
+    /// Nothing is sent until [`Telephony::register`] or [`Telephony::dial`].
+    pub async fn start(
+        account: Account,
+        password: Option<Password>,
+        audio: Arc<dyn AudioDevices>,
+    ) -> Result<Self, AgentError> {
+        let (hop_host, hop_port) = account.first_hop();
+        let first_hop_socket = tokio::net::lookup_host((hop_host.as_str(), hop_port))
+            .await
+            .map_err(|e| AgentError::Resolve {
+                host: hop_host.clone(),
+                reason: e.to_string(),
+            })?
+            .next()
+            .ok_or_else(|| AgentError::Resolve {
+                host: hop_host.clone(),
+                reason: "no address".into(),
+            })?;
+        let local_ip = local_ip_towards(first_hop_socket).await?;
+
+        let shutdown = CancellationToken::new();
+        let transport_layer = TransportLayer::new(shutdown.child_token());
+        let sip_transport = match account.transport {
+            Transport::Udp => rsip::Transport::Udp,
+            Transport::Tcp => rsip::Transport::Tcp,
+            Transport::Tls => rsip::Transport::Tls,
+        };
+        let local_port = account.local_port.unwrap_or(0);
+        // A UDP socket always: it is the transport for UDP accounts and a harmless listener
+        // otherwise (the endpoint needs one address to build Via headers from).
+        let udp = UdpConnection::create_connection(
+            SocketAddr::new(local_ip, if account.transport == Transport::Udp { local_port } else { 0 }),
+            None,
+            Some(shutdown.child_token()),
+        )
+        .await
+        .map_err(|e| AgentError::Stack(e.to_string()))?;
+        let udp_addr = udp.get_addr().clone();
+        transport_layer.add_transport(udp.into());
+        if account.transport == Transport::Tcp {
+            let listener = rsipstack::transport::tcp_listener::TcpListenerConnection::new(
+                SocketAddr::new(local_ip, local_port),
+                None,
+            )
+            .await
+            .map_err(|e| AgentError::Stack(e.to_string()))?;
+            transport_layer.add_transport(listener.into());
+        }
+        if account.transport == Transport::Tls
+            && let Some(path) = &account.tls_ca_file
+        {
+            let ca = std::fs::read(path).map_err(|source| AgentError::TlsCa {
+                path: path.clone(),
+                source,
+            })?;
+            transport_layer.set_tls_config(rsipstack::transport::tls::TlsConfig {
+                ca_certs: Some(ca),
+                ..Default::default()
+            });
+        }
+
+        let endpoint = EndpointBuilder::new()
+            .with_transport_layer(transport_layer)
+            .with_cancel_token(shutdown.clone())
+            .with_user_agent(concat!("Callbox/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let incoming = endpoint
+            .incoming_transactions()
+            .map_err(|e| AgentError::Stack(e.to_string()))?;
+        let inner = endpoint.inner.clone();
+        tokio::spawn(async move { endpoint.serve().await });
+
+        let dialogs = Arc::new(DialogLayer::new(inner.clone()));
+        let (state_sender, state_receiver) = dialogs.new_dialog_state_channel();
+        let credential = Credential {
+            username: account.user.clone(),
+            password: password.map(|p| p.expose().to_owned()).unwrap_or_default(),
+            realm: None,
+            auth_username: account.auth_user.clone(),
+        };
+        let mut first_hop = SipAddr::from(first_hop_socket);
+        first_hop.r#type = Some(sip_transport);
+        let contact_port = udp_addr.addr.port.map(u16::from).unwrap_or(5060);
+        let contact = rsip::Uri::try_from(match account.transport {
+            Transport::Udp => format!("sip:{}@{}", account.user, SocketAddr::new(local_ip, contact_port)),
+            other => format!(
+                "sip:{}@{};transport={}",
+                account.user,
+                SocketAddr::new(local_ip, contact_port),
+                other.as_str()
+            ),
+        })
+        .map_err(|e| AgentError::Stack(e.to_string()))?;
+        let (events, _) = broadcast::channel(256);
+        let shared = Arc::new(Shared {
+            domain: account.domain(),
+            account,
+            credential,
+            first_hop,
+            first_hop_socket,
+            contact,
+            local_ip,
+            endpoint: inner,
+            dialogs,
+            state_sender,
+            audio,
+            events,
+            calls: Mutex::new(HashMap::new()),
+            by_sip_call_id: Mutex::new(HashMap::new()),
+            next_call: AtomicU64::new(1),
+            registration: Mutex::new(RegistrationState::Unregistered),
+            registering: Mutex::new(None),
+            runtime: tokio::runtime::Handle::current(),
+            shutdown,
+        });
+        tokio::spawn(incoming_loop(shared.clone(), incoming));
+        tokio::spawn(dialog_state_loop(shared.clone(), state_receiver));
+        Ok(Self { shared })
+    }
+
+    /// Ends every call, removes the registration (waiting up to `timeout` for the registrar's
+    /// answer) and stops the agent.
+    pub async fn shutdown(&self, timeout: Duration) {
+        let calls: Vec<CallId> = lock(&self.shared.calls).keys().copied().collect();
+        for call in calls {
+            let _ = self.hang_up(call);
+        }
+        let registering = lock(&self.shared.registering).take();
+        if let Some((token, task)) = registering {
+            token.cancel();
+            let _ = tokio::time::timeout(timeout, task).await;
+        }
+        // Give BYEs and CANCELs a moment to leave.
+        let deadline = Instant::now() + timeout;
+        while !lock(&self.shared.calls).is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.shared.shutdown.cancel();
+    }
+
+    /// The local SIP contact address (for diagnostics).
+    pub fn contact(&self) -> String {
+        self.shared.contact.to_string()
+    }
+
+    /// RTP counters of a call, for diagnostics and benchmarks.
+    pub fn media_stats(&self, call: CallId) -> Option<crate::media::session::MediaStats> {
+        lock(&self.shared.calls).get(&call).map(|c| c.media.stats())
+    }
+
+    fn with_call<T>(
+        &self,
+        call: CallId,
+        f: impl FnOnce(&mut Call) -> Result<T, TelephonyError>,
+    ) -> Result<T, TelephonyError> {
+        let mut calls = lock(&self.shared.calls);
+        let entry = calls.get_mut(&call).ok_or(TelephonyError::UnknownCall(call))?;
+        f(entry)
+    }
+
+    fn target_uri(&self, target: &str) -> Result<rsip::Uri, TelephonyError> {
+        let target = target.trim();
+        let text = if target.starts_with("sip:") || target.starts_with("sips:") {
+            target.to_owned()
+        } else if target.starts_with("tel:") {
+            format!("sip:{}@{}", dialable(&target[4..]).ok_or_else(|| TelephonyError::InvalidTarget(target.into()))?, self.shared.domain)
+        } else if target.contains('@') {
+            format!("sip:{target}")
+        } else {
+            let number = dialable(target).ok_or_else(|| TelephonyError::InvalidTarget(target.into()))?;
+            format!("sip:{number}@{}", self.shared.domain)
+        };
+        rsip::Uri::try_from(text.as_str()).map_err(|_| TelephonyError::InvalidTarget(target.into()))
+    }
+}
+
+/// Keeps digits, `+`, `*` and `#` of a typed number; `None` when nothing dialable is left.
+fn dialable(number: &str) -> Option<String> {
+    let kept: String = number
+        .chars()
+        .filter(|c| c.is_ascii_digit() || matches!(c, '+' | '*' | '#'))
+        .collect();
+    (!kept.is_empty()
+        && !number
+            .chars()
+            .any(|c| c.is_alphabetic() && !matches!(c, 'x' | 'X')))
+    .then_some(kept)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn local_ip_towards(target: SocketAddr) -> Result<IpAddr, AgentError> {
+    let bind: SocketAddr = if target.is_ipv4() {
+        "0.0.0.0:0".parse().map_err(|_| AgentError::Stack("address".into()))?
+    } else {
+        "[::]:0".parse().map_err(|_| AgentError::Stack("address".into()))?
+    };
+    let probe = tokio::net::UdpSocket::bind(bind)
+        .await
+        .map_err(|source| AgentError::Socket { what: "UDP probe", source })?;
+    probe
+        .connect(target)
+        .await
+        .map_err(|source| AgentError::Socket { what: "UDP probe", source })?;
+    probe
+        .local_addr()
+        .map(|a| a.ip())
+        .map_err(|source| AgentError::Socket { what: "UDP probe", source })
+}
+
+impl Shared {
+    fn emit(&self, event: TelephonyEvent) {
+        if let Some(state) = event.registration_state() {
+            *lock(&self.registration) = state;
+        }
+        tracing::debug!(?event, "telephony event");
+        let _ = self.events.send(event);
+    }
+
+    fn new_call_id(&self) -> CallId {
+        CallId(self.next_call.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn call_for(&self, sip_call_id: &str) -> Option<CallId> {
+        lock(&self.by_sip_call_id).get(sip_call_id).copied()
+    }
+
+    async fn open_media(&self) -> Result<(MediaSession, LocalMedia, mpsc::UnboundedReceiver<MediaEvent>), TelephonyError> {
+        let socket = tokio::net::UdpSocket::bind(SocketAddr::new(self.local_ip, 0))
+            .await
+            .map_err(stack)?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let media = MediaSession::start(socket, self.audio.source(), self.audio.sink(), sender).map_err(stack)?;
+        let local = LocalMedia {
+            address: media.local_addr(),
+            session_id: rand::random::<u32>().into(),
+            version: 1,
+            codecs: vec![Codec::Pcmu, Codec::Pcma],
+        };
+        Ok((media, local, receiver))
+    }
+
+    fn forward_media_events(self: &Arc<Self>, call: CallId, mut receiver: mpsc::UnboundedReceiver<MediaEvent>) {
+        let shared = self.clone();
+        tokio::spawn(async move {
+            while let Some(event) = receiver.recv().await {
+                match event {
+                    MediaEvent::Dtmf(digit) => shared.emit(TelephonyEvent::Dtmf { call, digit }),
+                }
+            }
+        });
+    }
+
+    /// Removes a call and reports how it ended (once).
+    fn end_call(&self, call: CallId, sip_code: Option<u16>, reason: &str, disposition: Option<Disposition>) {
+        let Some(entry) = lock(&self.calls).remove(&call) else {
+            return;
+        };
+        if let Some(id) = &entry.sip_call_id {
+            lock(&self.by_sip_call_id).remove(id);
+        }
+        if let Some(dialog) = &entry.dialog {
+            self.dialogs.remove_dialog(&dialog.id());
+        }
+        let disposition = disposition.unwrap_or_else(|| {
+            default_disposition(&entry, sip_code)
+        });
+        let duration_s = entry
+            .answered_at
+            .map(|at| at.elapsed().as_millis() as f64 / 1000.0)
+            .unwrap_or(0.0);
+        self.emit(TelephonyEvent::Ended {
+            call,
+            disposition,
+            sip_code,
+            reason: reason.to_owned(),
+            duration_s,
+        });
+    }
+}
+
+fn default_disposition(call: &Call, sip_code: Option<u16>) -> Disposition {
+    if call.transfer.is_some() && call.answered_at.is_some() {
+        return Disposition::Transferred;
+    }
+    if call.answered_at.is_some() {
+        return Disposition::Completed;
+    }
+    match (call.direction, sip_code) {
+        (CallDirection::Inbound, _) if call.hangup_requested => Disposition::Rejected,
+        (CallDirection::Inbound, _) => Disposition::Missed,
+        (CallDirection::Outbound, _) if call.hangup_requested => Disposition::Cancelled,
+        (CallDirection::Outbound, Some(486 | 600)) => Disposition::Busy,
+        (CallDirection::Outbound, Some(408 | 480 | 487 | 603)) => Disposition::NoAnswer,
+        (CallDirection::Outbound, _) => Disposition::Failed,
+    }
+}
+
+fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        480 => "Temporarily Unavailable",
+        484 => "Address Incomplete",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        500 => "Server Internal Error",
+        503 => "Service Unavailable",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        _ => "",
+    }
+}
+
+fn content_type_sdp() -> Vec<Header> {
+    vec![Header::ContentType("application/sdp".into())]
+}
+
+impl Telephony for SipAgent {
+    fn register(&self) -> Result<(), TelephonyError> {
+        let mut registering = lock(&self.shared.registering);
+        if registering.as_ref().is_some_and(|(_, task)| !task.is_finished()) {
+            return Ok(());
+        }
+        let token = self.shared.shutdown.child_token();
+        let shared = self.shared.clone();
+        let task_token = token.clone();
+        let task = self.shared.runtime.spawn(async move {
+            let mut registration = Registration::new(shared.endpoint.clone(), Some(shared.credential.clone()));
+            registration.outbound_proxy = Some(shared.first_hop_socket);
+            let server = match registrar_uri(&shared) {
+                Ok(uri) => uri,
+                Err(e) => {
+                    shared.emit(TelephonyEvent::RegistrationFailed { sip_code: None, reason: e });
+                    return;
+                }
+            };
+            shared.emit(TelephonyEvent::Registering);
+            let expires = shared.account.expires();
+            let events = shared.clone();
+            registration
+                .keep_alive(server.clone(), expires, task_token, move |outcome| match outcome {
+                    RefreshOutcome::Registered(response) => {
+                        let granted = granted_expires(response).unwrap_or(expires);
+                        let state = lock(&events.registration).clone();
+                        if state != (RegistrationState::Registered { expires: granted }) {
+                            events.emit(TelephonyEvent::Registered { expires: granted });
+                        } else {
+                            tracing::debug!(granted, "registration refreshed");
+                        }
+                    }
+                    RefreshOutcome::Rejected(response) => {
+                        let code = response.status_code.code();
+                        events.emit(TelephonyEvent::RegistrationFailed {
+                            sip_code: Some(code),
+                            reason: format!("{code} {}", reason_phrase(code)).trim().to_owned(),
+                        });
+                    }
+                    RefreshOutcome::Failed(error) => {
+                        events.emit(TelephonyEvent::RegistrationFailed {
+                            sip_code: None,
+                            reason: error.to_string(),
+                        });
+                    }
+                })
+                .await;
+            // Cancelled: remove the binding (Expires: 0).
+            let was_registered = matches!(*lock(&shared.registration), RegistrationState::Registered { .. });
+            if was_registered {
+                let _ = tokio::time::timeout(Duration::from_secs(5), registration.register(server, Some(0))).await;
+            }
+            shared.emit(TelephonyEvent::Unregistered);
+        });
+        *registering = Some((token, task));
+        Ok(())
+    }
+
+    fn unregister(&self) -> Result<(), TelephonyError> {
+        if let Some((token, _task)) = lock(&self.shared.registering).take() {
+            token.cancel();
+        }
+        Ok(())
+    }
+
+    fn registration(&self) -> RegistrationState {
+        lock(&self.shared.registration).clone()
+    }
+
+    fn dial(&self, target: &str) -> Result<CallId, TelephonyError> {
+        let callee = self.target_uri(target)?;
+        let call = self.shared.new_call_id();
+        let shared = self.shared.clone();
+        let to = callee.to_string();
+        self.shared.runtime.spawn(async move {
+            if let Err(error) = place_call(shared.clone(), call, callee).await {
+                shared.emit(TelephonyEvent::Ended {
+                    call,
+                    disposition: Disposition::Failed,
+                    sip_code: None,
+                    reason: error.to_string(),
+                    duration_s: 0.0,
+                });
+            }
+        });
+        self.shared.emit(TelephonyEvent::Dialing { call, to });
+        Ok(call)
+    }
+
+    fn answer(&self, call: CallId) -> Result<(), TelephonyError> {
+        self.with_call(call, |entry| {
+            if entry.state != CallState::Incoming {
+                return Err(TelephonyError::WrongState { call, state: entry.state.name(), action: "answer" });
+            }
+            let dialog = entry.dialog.clone().ok_or(TelephonyError::UnknownCall(call))?;
+            let body = match &entry.remote_offer {
+                Some(offer) => {
+                    let (body, negotiated) = entry
+                        .local
+                        .answer(offer, MediaDirection::SendRecv)
+                        .map_err(|e| stack(format!("cannot answer the offer: {e}")))?;
+                    entry.negotiated = Some(negotiated);
+                    entry.media.configure(negotiated);
+                    body
+                }
+                // Late offer: our offer goes in the 200, the answer comes in the ACK.
+                None => entry.local.offer(MediaDirection::SendRecv),
+            };
+            entry.media.tone(None);
+            dialog
+                .accept(Some(content_type_sdp()), Some(body.into_bytes()))
+                .map_err(stack)?;
+            entry.state = CallState::Answering;
+            Ok(())
+        })
+    }
+
+    fn reject(&self, call: CallId, reason: RejectReason) -> Result<(), TelephonyError> {
+        let dialog = self.with_call(call, |entry| {
+            if entry.state != CallState::Incoming {
+                return Err(TelephonyError::WrongState { call, state: entry.state.name(), action: "reject" });
+            }
+            entry.hangup_requested = true;
+            entry.dialog.clone().ok_or(TelephonyError::UnknownCall(call))
+        })?;
+        let code = match reason {
+            RejectReason::Busy => StatusCode::BusyHere,
+            RejectReason::Decline => StatusCode::Decline,
+        };
+        let sip_code = code.code();
+        dialog.reject(Some(code), None).map_err(stack)?;
+        self.shared.end_call(call, Some(sip_code), reason_phrase(sip_code), Some(Disposition::Rejected));
+        Ok(())
+    }
+
+    fn hang_up(&self, call: CallId) -> Result<(), TelephonyError> {
+        let (state, dialog) = self.with_call(call, |entry| {
+            entry.hangup_requested = true;
+            Ok((entry.state, entry.dialog.clone()))
+        })?;
+        match state {
+            CallState::Incoming => return self.reject(call, RejectReason::Decline),
+            CallState::Dialing | CallState::RingingOut | CallState::EarlyMedia => {
+                let shared = self.shared.clone();
+                self.shared.runtime.spawn(async move {
+                    match dialog {
+                        Some(dialog) => {
+                            if let Err(error) = dialog.cancel().await {
+                                tracing::warn!(%error, "CANCEL failed");
+                            }
+                        }
+                        // The INVITE has not been built yet: place_call sees hangup_requested.
+                        None => {}
+                    }
+                    // The 487 (or the dialog's termination) ends the call; make sure it ends
+                    // even if the far end never answers the CANCEL.
+                    tokio::time::sleep(Duration::from_secs(32)).await;
+                    shared.end_call(call, None, "cancelled", Some(Disposition::Cancelled));
+                });
+            }
+            CallState::Answering | CallState::Up => {
+                let shared = self.shared.clone();
+                self.shared.runtime.spawn(async move {
+                    if let Some(dialog) = dialog {
+                        if let Err(error) = dialog.bye().await {
+                            tracing::warn!(%error, "BYE failed");
+                        }
+                    }
+                    shared.end_call(call, Some(200), "hung up here", None);
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn hold(&self, call: CallId) -> Result<(), TelephonyError> {
+        self.set_hold(call, true)
+    }
+
+    fn resume(&self, call: CallId) -> Result<(), TelephonyError> {
+        self.set_hold(call, false)
+    }
+
+    fn mute(&self, call: CallId, muted: bool) -> Result<(), TelephonyError> {
+        self.with_call(call, |entry| {
+            entry.muted = muted;
+            entry.media.mute(muted);
+            Ok(())
+        })
+    }
+
+    fn send_dtmf(&self, call: CallId, digits: &str) -> Result<(), TelephonyError> {
+        validate_digits(digits)?;
+        self.with_call(call, |entry| {
+            if !matches!(entry.state, CallState::Up | CallState::EarlyMedia) {
+                return Err(TelephonyError::WrongState { call, state: entry.state.name(), action: "send DTMF" });
+            }
+            if entry.negotiated.is_some_and(|n| n.telephone_event.is_none()) {
+                return Err(stack("the far end did not offer RFC 4733 telephone-event"));
+            }
+            entry.media.send_dtmf(digits);
+            Ok(())
+        })
+    }
+
+    fn transfer(&self, call: CallId, target: &str) -> Result<(), TelephonyError> {
+        let target_uri = self.target_uri(target)?;
+        let dialog = self.with_call(call, |entry| {
+            if entry.state != CallState::Up {
+                return Err(TelephonyError::WrongState { call, state: entry.state.name(), action: "transfer" });
+            }
+            entry.transfer = Some(target_uri.to_string());
+            entry.dialog.clone().ok_or(TelephonyError::UnknownCall(call))
+        })?;
+        let shared = self.shared.clone();
+        let target = target_uri.to_string();
+        self.shared.runtime.spawn(async move {
+            match dialog.refer(target_uri, None, None).await {
+                Ok(Some(response)) => {
+                    let code = response.status_code.code();
+                    shared.emit(TelephonyEvent::Transfer { call, target: target.clone(), sip_code: code });
+                    if !(200..300).contains(&code) {
+                        if let Some(entry) = lock(&shared.calls).get_mut(&call) {
+                            entry.transfer = None;
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "REFER failed");
+                    if let Some(entry) = lock(&shared.calls).get_mut(&call) {
+                        entry.transfer = None;
+                    }
+                    shared.emit(TelephonyEvent::Transfer { call, target, sip_code: 500 });
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<TelephonyEvent> {
+        self.shared.events.subscribe()
+    }
+}
+
+impl SipAgent {
+    fn set_hold(&self, call: CallId, hold: bool) -> Result<(), TelephonyError> {
+        let (dialog, body) = self.with_call(call, |entry| {
+            if entry.state != CallState::Up {
+                return Err(TelephonyError::WrongState {
+                    call,
+                    state: entry.state.name(),
+                    action: if hold { "hold" } else { "resume" },
+                });
+            }
+            if entry.held_local == hold {
+                return Err(TelephonyError::WrongState {
+                    call,
+                    state: if hold { "on hold" } else { "not on hold" },
+                    action: if hold { "hold" } else { "resume" },
+                });
+            }
+            entry.held_local = hold;
+            entry.local.version += 1;
+            let body = entry.local.offer(entry.wanted_direction());
+            Ok((entry.dialog.clone().ok_or(TelephonyError::UnknownCall(call))?, body))
+        })?;
+        let shared = self.shared.clone();
+        self.shared.runtime.spawn(async move {
+            let response = dialog.reinvite(Some(content_type_sdp()), Some(body.into_bytes())).await;
+            let answer = match response {
+                Ok(Some(response)) if response.status_code.kind() == rsip::StatusCodeKind::Successful => {
+                    String::from_utf8_lossy(response.body()).into_owned()
+                }
+                other => {
+                    tracing::warn!(?other, "hold re-INVITE was not accepted");
+                    if let Some(entry) = lock(&shared.calls).get_mut(&call) {
+                        entry.held_local = !hold;
+                    }
+                    return;
+                }
+            };
+            let mut calls = lock(&shared.calls);
+            let Some(entry) = calls.get_mut(&call) else { return };
+            if let Ok(remote) = sdp::parse(&answer)
+                && let Ok(negotiated) = entry.local.negotiate(&remote, entry.wanted_direction(), false)
+            {
+                entry.negotiated = Some(negotiated);
+                entry.media.configure(negotiated);
+            }
+            drop(calls);
+            shared.emit(if hold {
+                TelephonyEvent::Held { call, by_remote: false }
+            } else {
+                TelephonyEvent::Resumed { call, by_remote: false }
+            });
+        });
+        Ok(())
+    }
+}
+
+fn registrar_uri(shared: &Shared) -> Result<rsip::Uri, String> {
+    let (host, port) = shared.account.registrar_host_port();
+    let mut text = if port == shared.account.transport.default_port() {
+        format!("sip:{host}")
+    } else {
+        format!("sip:{host}:{port}")
+    };
+    if shared.account.domain.is_some() {
+        text = format!("sip:{}", shared.domain);
+    }
+    if shared.account.transport != Transport::Udp {
+        text.push_str(&format!(";transport={}", shared.account.transport.as_str()));
+    }
+    rsip::Uri::try_from(text.as_str()).map_err(|e| format!("registrar URI {text}: {e}"))
+}
+
+fn granted_expires(response: &rsip::Response) -> Option<u32> {
+    let text = response.to_string();
+    for line in text.lines() {
+        let lower = line.to_ascii_lowercase();
+        if (lower.starts_with("contact:") || lower.starts_with("m:"))
+            && let Some(position) = lower.find("expires=")
+        {
+            let digits: String = lower[position + 8..].chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(value) = digits.parse() {
+                return Some(value);
+            }
+        }
+    }
+    text.lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("expires:"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn place_call(shared: Arc<Shared>, call: CallId, callee: rsip::Uri) -> Result<(), TelephonyError> {
+    let (media, local, media_events) = shared.open_media().await?;
+    let offer = local.offer(MediaDirection::SendRecv);
+    let caller = rsip::Uri::try_from(format!("sip:{}@{}", shared.account.user, shared.domain).as_str())
+        .map_err(stack)?;
+    let sip_call_id = format!("{:032x}@callbox", rand::random::<u128>());
+    lock(&shared.calls).insert(
+        call,
+        Call {
+            direction: CallDirection::Outbound,
+            state: CallState::Dialing,
+            dialog: None,
+            media,
+            local,
+            negotiated: None,
+            remote_offer: None,
+            held_local: false,
+            held_remote: false,
+            muted: false,
+            answered_at: None,
+            sip_call_id: Some(sip_call_id.clone()),
+            hangup_requested: false,
+            transfer: None,
+        },
+    );
+    lock(&shared.by_sip_call_id).insert(sip_call_id.clone(), call);
+    shared.forward_media_events(call, media_events);
+    let option = InviteOption {
+        caller_display_name: shared.account.display_name.clone(),
+        caller,
+        callee,
+        destination: Some(shared.first_hop.clone()),
+        content_type: Some("application/sdp".into()),
+        offer: Some(offer.into_bytes()),
+        contact: shared.contact.clone(),
+        credential: Some(shared.credential.clone()),
+        call_id: Some(sip_call_id),
+        ..Default::default()
+    };
+    let (dialog, outcome) = shared
+        .dialogs
+        .do_invite_async(option, shared.state_sender.clone())
+        .map_err(stack)?;
+    let cancel_now = {
+        let mut calls = lock(&shared.calls);
+        match calls.get_mut(&call) {
+            Some(entry) => {
+                entry.dialog = Some(dialog.clone());
+                entry.hangup_requested
+            }
+            None => true,
+        }
+    };
+    if cancel_now {
+        let _ = dialog.cancel().await;
+    }
+    let result = outcome.await;
+    match result {
+        Ok(Ok((_, Some(response)))) => {
+            let code = response.status_code.code();
+            if (200..300).contains(&code) {
+                let body = String::from_utf8_lossy(response.body()).into_owned();
+                answered(&shared, call, Some(&body));
+            } else {
+                shared.end_call(call, Some(code), &format!("{code} {}", reason_phrase(code)).trim().to_owned(), None);
+            }
+        }
+        Ok(Ok((_, None))) => shared.end_call(call, None, "no final response", None),
+        Ok(Err(error)) => {
+            let code = match &error {
+                rsipstack::Error::DialogError(_, _, status) => Some(status.code()),
+                _ => None,
+            };
+            shared.end_call(call, code, &error.to_string(), None);
+        }
+        Err(error) => shared.end_call(call, None, &error.to_string(), None),
+    }
+    Ok(())
+}
+
+/// An outbound call got its 2xx, or an inbound call its ACK.
+fn answered(shared: &Arc<Shared>, call: CallId, remote_sdp: Option<&str>) {
+    let mut calls = lock(&shared.calls);
+    let Some(entry) = calls.get_mut(&call) else { return };
+    if entry.state == CallState::Up {
+        return;
+    }
+    if let Some(body) = remote_sdp.filter(|b| !b.trim().is_empty()) {
+        match sdp::parse(body).and_then(|remote| entry.local.negotiate(&remote, entry.wanted_direction(), false)) {
+            Ok(negotiated) => {
+                entry.negotiated = Some(negotiated);
+                entry.media.configure(negotiated);
+            }
+            Err(error) => tracing::warn!(%error, "unusable SDP answer"),
+        }
+    }
+    entry.media.tone(None);
+    entry.state = CallState::Up;
+    entry.answered_at = Some(Instant::now());
+    let codec = entry.negotiated.map(|n| n.codec.name()).unwrap_or("none").to_owned();
+    drop(calls);
+    shared.emit(TelephonyEvent::Answered { call, codec });
+}
+
+async fn incoming_loop(shared: Arc<Shared>, mut incoming: TransactionReceiver) {
+    while let Some(mut tx) = incoming.recv().await {
+        let has_to_tag = tx
+            .original
+            .to_header()
+            .ok()
+            .and_then(|to| to.tag().ok().flatten())
+            .is_some();
+        if has_to_tag {
+            match shared.dialogs.match_dialog(&tx) {
+                Some(mut dialog) => {
+                    tokio::spawn(async move {
+                        if let Err(error) = dialog.handle(&mut tx).await {
+                            tracing::debug!(%error, "in-dialog request");
+                        }
+                    });
+                }
+                None => {
+                    let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+                }
+            }
+            continue;
+        }
+        match tx.original.method {
+            rsip::Method::Invite => {
+                let shared = shared.clone();
+                tokio::spawn(async move { incoming_call(shared, tx).await });
+            }
+            rsip::Method::Options => {
+                let _ = tx.reply(StatusCode::OK).await;
+            }
+            rsip::Method::Ack => {}
+            rsip::Method::Bye | rsip::Method::Cancel => {
+                let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+            }
+            _ => {
+                let _ = tx.reply(StatusCode::MethodNotAllowed).await;
+            }
+        }
+    }
+}
+
+async fn incoming_call(shared: Arc<Shared>, mut tx: rsipstack::transaction::transaction::Transaction) {
+    let sip_call_id = tx.original.call_id_header().map(|h| h.value().to_owned()).unwrap_or_default();
+    if shared.call_for(&sip_call_id).is_some() {
+        return; // a retransmission the transaction layer let through
+    }
+    let (from_uri, display_name) = match tx.original.from_header().and_then(|h| h.typed()) {
+        Ok(from) => (from.uri.clone(), from.display_name.clone()),
+        Err(_) => {
+            let _ = tx.reply(StatusCode::BadRequest).await;
+            return;
+        }
+    };
+    let body = String::from_utf8_lossy(tx.original.body()).into_owned();
+    let remote_offer = if body.trim().is_empty() {
+        None
+    } else {
+        match sdp::parse(&body) {
+            Ok(offer) => Some(offer),
+            Err(error) => {
+                tracing::info!(%error, "incoming INVITE with unusable SDP");
+                let _ = tx.reply(StatusCode::NotAcceptableHere).await;
+                return;
+            }
+        }
+    };
+    if let Some(offer) = &remote_offer
+        && !offer.codecs.iter().any(|(_, c)| matches!(c, Codec::Pcmu | Codec::Pcma))
+    {
+        let _ = tx.reply(StatusCode::NotAcceptableHere).await;
+        return;
+    }
+    let dialog = match shared.dialogs.get_or_create_server_invite(
+        &tx,
+        shared.state_sender.clone(),
+        Some(shared.credential.clone()),
+        Some(shared.contact.clone()),
+    ) {
+        Ok(dialog) => dialog,
+        Err(error) => {
+            tracing::info!(%error, "cannot create a dialog for an incoming INVITE");
+            let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+            return;
+        }
+    };
+    let (media, local, media_events) = match shared.open_media().await {
+        Ok(parts) => parts,
+        Err(error) => {
+            tracing::warn!(%error, "no media socket for an incoming call");
+            let _ = tx.reply(StatusCode::ServerInternalError).await;
+            return;
+        }
+    };
+    let call = shared.new_call_id();
+    let waiting = !lock(&shared.calls).is_empty();
+    media.tone(Some(if waiting { LocalTone::CallWaiting } else { LocalTone::Ringing }));
+    lock(&shared.calls).insert(
+        call,
+        Call {
+            direction: CallDirection::Inbound,
+            state: CallState::Incoming,
+            dialog: Some(dialog.clone()),
+            media,
+            local,
+            negotiated: None,
+            remote_offer,
+            held_local: false,
+            held_remote: false,
+            muted: false,
+            answered_at: None,
+            sip_call_id: Some(sip_call_id.clone()),
+            hangup_requested: false,
+            transfer: None,
+        },
+    );
+    lock(&shared.by_sip_call_id).insert(sip_call_id, call);
+    shared.forward_media_events(call, media_events);
+    let number = from_uri.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default();
+    shared.emit(TelephonyEvent::Incoming {
+        call,
+        from: from_uri.to_string(),
+        number,
+        display_name: display_name.map(|d| d.to_string().trim_matches('"').to_owned()),
+        waiting,
+    });
+    let _ = dialog.ringing(None, None);
+    let mut handler = dialog;
+    if let Err(error) = handler.handle(&mut tx).await {
+        tracing::debug!(%error, "incoming INVITE transaction");
+    }
+}
+
+async fn dialog_state_loop(shared: Arc<Shared>, mut states: DialogStateReceiver) {
+    while let Some(state) = states.recv().await {
+        match state {
+            DialogState::Early(id, response) => {
+                let Some(call) = shared.call_for(&id.call_id) else { continue };
+                let code = response.status_code.code();
+                let body = String::from_utf8_lossy(response.body()).into_owned();
+                let mut calls = lock(&shared.calls);
+                let Some(entry) = calls.get_mut(&call) else { continue };
+                if entry.direction != CallDirection::Outbound {
+                    continue;
+                }
+                let early_media = !body.trim().is_empty();
+                if early_media
+                    && let Ok(negotiated) = sdp::parse(&body).and_then(|remote| entry.local.negotiate(&remote, MediaDirection::SendRecv, false))
+                {
+                    entry.negotiated = Some(negotiated);
+                    entry.media.configure(negotiated);
+                    entry.media.tone(None);
+                } else if code == 180 && entry.state == CallState::Dialing {
+                    entry.media.tone(Some(LocalTone::Ringback));
+                }
+                let previous = entry.state;
+                entry.state = if early_media { CallState::EarlyMedia } else { CallState::RingingOut };
+                drop(calls);
+                if code == 180 && !early_media {
+                    if previous == CallState::Dialing {
+                        shared.emit(TelephonyEvent::Ringing { call });
+                    }
+                } else if previous != CallState::EarlyMedia {
+                    shared.emit(TelephonyEvent::Progress { call, sip_code: code, early_media });
+                }
+            }
+            DialogState::Confirmed(id, _response) => {
+                let Some(call) = shared.call_for(&id.call_id) else { continue };
+                let (direction, state, dialog) = {
+                    let calls = lock(&shared.calls);
+                    let Some(entry) = calls.get(&call) else { continue };
+                    (entry.direction, entry.state, entry.dialog.clone())
+                };
+                if direction == CallDirection::Inbound && state == CallState::Answering {
+                    // Late offer: the answer is in the ACK.
+                    let ack_body = dialog
+                        .and_then(|d| d.last_remote_ack())
+                        .map(|ack| String::from_utf8_lossy(ack.body()).into_owned());
+                    answered(&shared, call, ack_body.as_deref());
+                }
+            }
+            DialogState::Updated(id, request, handle) => {
+                let Some(call) = shared.call_for(&id.call_id) else {
+                    let _ = handle.reply(StatusCode::CallTransactionDoesNotExist).await;
+                    continue;
+                };
+                let body = String::from_utf8_lossy(request.body()).into_owned();
+                remote_reoffer(&shared, call, &body, handle).await;
+            }
+            DialogState::Info(id, request, handle) => {
+                let call = shared.call_for(&id.call_id);
+                let body = String::from_utf8_lossy(request.body()).into_owned();
+                let _ = handle.reply(StatusCode::OK).await;
+                if let (Some(call), Some(digit)) = (call, info_digit(&body)) {
+                    shared.emit(TelephonyEvent::Dtmf { call, digit });
+                }
+            }
+            DialogState::Notify(id, request, handle) => {
+                let _ = handle.reply(StatusCode::OK).await;
+                let Some(call) = shared.call_for(&id.call_id) else { continue };
+                let body = String::from_utf8_lossy(request.body()).into_owned();
+                // message/sipfrag: "SIP/2.0 200 OK" once the transfer target answered.
+                let code = body
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|c| c.parse::<u16>().ok());
+                let target = lock(&shared.calls).get(&call).and_then(|c| c.transfer.clone());
+                if let (Some(code), Some(target)) = (code, target) {
+                    shared.emit(TelephonyEvent::Transfer { call, target, sip_code: code });
+                    if code >= 200 {
+                        let dialog = lock(&shared.calls).get(&call).and_then(|c| c.dialog.clone());
+                        if let Some(dialog) = dialog {
+                            let _ = dialog.bye().await;
+                        }
+                        let disposition = (code < 300).then_some(Disposition::Transferred);
+                        shared.end_call(call, Some(code), "transferred", disposition);
+                    }
+                }
+            }
+            DialogState::Refer(id, _request, handle) => {
+                // Being transferred by the far end is not supported yet: say so clearly.
+                tracing::info!(call_id = %id.call_id, "REFER received; declined");
+                let _ = handle.reply(StatusCode::NotImplemented).await;
+            }
+            DialogState::Options(_, _, handle) => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            DialogState::Message(_, _, handle) | DialogState::Publish(_, _, handle) => {
+                let _ = handle.reply(StatusCode::NotImplemented).await;
+            }
+            DialogState::Terminated(id, reason) => {
+                let Some(call) = shared.call_for(&id.call_id) else {
+                    shared.dialogs.remove_dialog(&id);
+                    continue;
+                };
+                let (code, words, disposition): (Option<u16>, &str, Option<Disposition>) = match reason {
+                    TerminatedReason::UacCancel => (Some(487), "caller hung up before answer", None),
+                    TerminatedReason::UacBye | TerminatedReason::UasBye => (Some(200), "hung up by the far end", None),
+                    TerminatedReason::UacBusy | TerminatedReason::UasBusy => (Some(486), "busy", None),
+                    TerminatedReason::UasDecline => (Some(603), "declined", None),
+                    TerminatedReason::Timeout => (Some(408), "timed out", None),
+                    TerminatedReason::ProxyError(code) => (Some(code.code()), "rejected", None),
+                    _ => (None, "ended", None),
+                };
+                // Outbound calls that never connected are ended by place_call with the final
+                // response; everything else ends here.
+                let outbound_unanswered = lock(&shared.calls)
+                    .get(&call)
+                    .is_some_and(|c| c.direction == CallDirection::Outbound && c.answered_at.is_none());
+                if !outbound_unanswered {
+                    shared.end_call(call, code, words, disposition);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The far end sent a re-INVITE: answer it, apply the new direction, report hold/resume.
+async fn remote_reoffer(
+    shared: &Arc<Shared>,
+    call: CallId,
+    body: &str,
+    handle: rsipstack::dialog::dialog::TransactionHandle,
+) {
+    let outcome = {
+        let mut calls = lock(&shared.calls);
+        match calls.get_mut(&call) {
+            None => Err(StatusCode::CallTransactionDoesNotExist),
+            Some(entry) if body.trim().is_empty() => {
+                // An offerless re-INVITE: offer what we have now.
+                Ok((entry.local.offer(entry.wanted_direction()), None))
+            }
+            Some(entry) => match sdp::parse(body) {
+                Err(_) => Err(StatusCode::NotAcceptableHere),
+                Ok(offer) => {
+                    let held_by_remote = !offer.direction.sends();
+                    match entry.local.answer(&offer, entry.wanted_direction()) {
+                        Err(_) => Err(StatusCode::NotAcceptableHere),
+                        Ok((answer, negotiated)) => {
+                            entry.negotiated = Some(negotiated);
+                            entry.media.configure(negotiated);
+                            let changed = held_by_remote != entry.held_remote;
+                            entry.held_remote = held_by_remote;
+                            Ok((answer, changed.then_some(held_by_remote)))
+                        }
+                    }
+                }
+            },
+        }
+    };
+    match outcome {
+        Ok((answer, change)) => {
+            let _ = handle
+                .respond(StatusCode::OK, Some(content_type_sdp()), Some(answer.into_bytes()))
+                .await;
+            match change {
+                Some(true) => shared.emit(TelephonyEvent::Held { call, by_remote: true }),
+                Some(false) => shared.emit(TelephonyEvent::Resumed { call, by_remote: true }),
+                None => {}
+            }
+        }
+        Err(code) => {
+            let _ = handle.reply(code).await;
+        }
+    }
+}
+
+/// A digit from a SIP INFO body (`application/dtmf-relay` "Signal=5" or `application/dtmf` "5").
+fn info_digit(body: &str) -> Option<char> {
+    for line in body.lines() {
+        let line = line.trim();
+        let value = match line.split_once('=') {
+            Some((key, value)) if key.trim().eq_ignore_ascii_case("signal") => value.trim(),
+            Some(_) => continue,
+            None => line,
+        };
+        let mut chars = value.chars();
+        if let (Some(c), None) = (chars.next(), chars.next())
+            && crate::media::dtmf::event_code(c).is_some()
+        {
+            return Some(c.to_ascii_uppercase());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_numbers_become_dialable() {
+        assert_eq!(dialable("+1 (415) 555-0100").as_deref(), Some("+14155550100"));
+        assert_eq!(dialable("*97#").as_deref(), Some("*97#"));
+        assert_eq!(dialable("call me"), None);
+        assert_eq!(dialable(""), None);
+    }
+
+    #[test]
+    fn info_bodies_carry_digits() {
+        assert_eq!(info_digit("Signal=5\r\nDuration=160\r\n"), Some('5'));
+        assert_eq!(info_digit("#"), Some('#'));
+        assert_eq!(info_digit("Signal=x"), None);
+    }
+}

@@ -4,6 +4,7 @@
 
 mod contacts;
 mod live;
+mod sip;
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -92,6 +93,11 @@ enum Command {
         command: contacts::ContactsCommand,
         #[command(flatten)]
         places: live::Places,
+    },
+    /// SIP diagnostics with the built-in softphone: register, call, answer.
+    Sip {
+        #[command(subcommand)]
+        command: sip::SipCommand,
     },
     /// Evaluate a GJSON path over a JSON document.
     Path {
@@ -206,6 +212,7 @@ fn main() -> ExitCode {
             live::outbox(&places, command, HttpSettings::default())
         }
         Command::Contacts { command, places } => contacts::run(command, &places),
+        Command::Sip { command } => sip::run(command),
     };
     match result {
         Ok(code) => code,

@@ -48,3 +48,22 @@ install_keychain_test_tools() {
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
 }
+
+# The telephony tests start real SIP peers on 127.0.0.1: kamailio (registrar and proxy, with its
+# TLS module), baresip (the far end) and sipp (edge cases), plus openssl for a test certificate.
+# test.sh calls this.
+install_telephony_test_tools() {
+  local need=()
+  command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || need+=(kamailio)
+  [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ] || need+=(kamailio-tls-modules)
+  command -v baresip >/dev/null 2>&1 || need+=(baresip-core)
+  command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]} (telephony tests)" >&2
+    local sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+}

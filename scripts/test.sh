@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of Callbox: formatting, lints, unit, conformance, property and CRM tests
-# (against a real HTTP server on 127.0.0.1), and the keychain test against gnome-keyring on a
+# (against a real HTTP server on 127.0.0.1), telephony tests against real SIP peers, and the keychain test against gnome-keyring on a
 # private D-Bus session. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,8 @@ echo "== lints" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== docs" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
-echo "== tests" >&2
+echo "== tests (the telephony ones against kamailio, baresip and sipp on 127.0.0.1)" >&2
+install_telephony_test_tools
 cargo test --workspace --locked
 echo "== keychain, secrets and the chaos test (gnome-keyring on a private D-Bus session)" >&2
 install_keychain_test_tools

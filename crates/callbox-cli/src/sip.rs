@@ -3,8 +3,7 @@
 
 use anyhow::Context as _;
 use callbox_sip::{
-    Account, CallId, Disposition, GeneratedAudio, RejectReason, SipAgent, Telephony,
-    TelephonyEvent,
+    Account, CallId, Disposition, GeneratedAudio, RejectReason, SipAgent, Telephony, TelephonyEvent,
 };
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
@@ -127,8 +126,15 @@ fn print_event(event: &TelephonyEvent, outcome: &mut Outcome) {
         TelephonyEvent::Held { .. } => outcome.held = true,
         TelephonyEvent::Resumed { .. } => outcome.resumed = true,
         TelephonyEvent::Dtmf { digit, .. } => outcome.dtmf_received.push(*digit),
-        TelephonyEvent::Ended { disposition, sip_code, reason, .. } => {
-            outcome.ended.push((*disposition, *sip_code, reason.clone()));
+        TelephonyEvent::Ended {
+            disposition,
+            sip_code,
+            reason,
+            ..
+        } => {
+            outcome
+                .ended
+                .push((*disposition, *sip_code, reason.clone()));
         }
         TelephonyEvent::RegistrationFailed { reason, .. } => outcome.failure = Some(reason.clone()),
         _ => {}
@@ -154,13 +160,18 @@ pub fn run(command: SipCommand) -> anyhow::Result<ExitCode> {
             SipCommand::Call { tone, .. } | SipCommand::Answer { tone, .. } => *tone,
             SipCommand::Register { .. } => None,
         };
-        let audio = GeneratedAudio { tone_hz: tone, ..Default::default() };
+        let audio = GeneratedAudio {
+            tone_hz: tone,
+            ..Default::default()
+        };
         let capture = audio.capture.clone();
         let agent = SipAgent::start(account, password, Arc::new(audio)).await?;
         let mut events = agent.subscribe();
         let mut outcome = Outcome::default();
         let succeeded = match command {
-            SipCommand::Register { stay, .. } => register(&agent, &mut events, &mut outcome, stay).await,
+            SipCommand::Register { stay, .. } => {
+                register(&agent, &mut events, &mut outcome, stay).await
+            }
             SipCommand::Call {
                 uri,
                 duration,
@@ -174,7 +185,12 @@ pub fn run(command: SipCommand) -> anyhow::Result<ExitCode> {
                 if also_register && !register_first(&agent, &mut events, &mut outcome).await {
                     false
                 } else {
-                    let plan = Plan { duration, dtmf, hold_after, transfer };
+                    let plan = Plan {
+                        duration,
+                        dtmf,
+                        hold_after,
+                        transfer,
+                    };
                     call(&agent, &mut events, &mut outcome, &uri, plan, cancel_after).await
                 }
             }
@@ -188,8 +204,18 @@ pub fn run(command: SipCommand) -> anyhow::Result<ExitCode> {
                 take_waiting,
                 ..
             } => {
-                let plan = Plan { duration, dtmf, hold_after, transfer: None };
-                let options = AnswerOptions { wait, reject, answer_after, take_waiting };
+                let plan = Plan {
+                    duration,
+                    dtmf,
+                    hold_after,
+                    transfer: None,
+                };
+                let options = AnswerOptions {
+                    wait,
+                    reject,
+                    answer_after,
+                    take_waiting,
+                };
                 answer(&agent, &mut events, &mut outcome, plan, options).await
             }
         };
@@ -243,7 +269,11 @@ fn seconds(value: f64) -> Duration {
 }
 
 /// Waits for the next event until `deadline`; `None` on timeout.
-async fn next(events: &mut Receiver<TelephonyEvent>, outcome: &mut Outcome, deadline: Instant) -> Option<TelephonyEvent> {
+async fn next(
+    events: &mut Receiver<TelephonyEvent>,
+    outcome: &mut Outcome,
+    deadline: Instant,
+) -> Option<TelephonyEvent> {
     loop {
         match timeout_at(deadline, events.recv()).await {
             Ok(Ok(event)) => {
@@ -256,7 +286,11 @@ async fn next(events: &mut Receiver<TelephonyEvent>, outcome: &mut Outcome, dead
     }
 }
 
-async fn register_first(agent: &SipAgent, events: &mut Receiver<TelephonyEvent>, outcome: &mut Outcome) -> bool {
+async fn register_first(
+    agent: &SipAgent,
+    events: &mut Receiver<TelephonyEvent>,
+    outcome: &mut Outcome,
+) -> bool {
     if let Err(error) = agent.register() {
         outcome.failure = Some(error.to_string());
         return false;
@@ -269,11 +303,18 @@ async fn register_first(agent: &SipAgent, events: &mut Receiver<TelephonyEvent>,
             _ => {}
         }
     }
-    outcome.failure.get_or_insert_with(|| "no answer from the registrar".into());
+    outcome
+        .failure
+        .get_or_insert_with(|| "no answer from the registrar".into());
     false
 }
 
-async fn register(agent: &SipAgent, events: &mut Receiver<TelephonyEvent>, outcome: &mut Outcome, stay: f64) -> bool {
+async fn register(
+    agent: &SipAgent,
+    events: &mut Receiver<TelephonyEvent>,
+    outcome: &mut Outcome,
+    stay: f64,
+) -> bool {
     if !register_first(agent, events, outcome).await {
         return false;
     }
@@ -291,18 +332,30 @@ async fn register(agent: &SipAgent, events: &mut Receiver<TelephonyEvent>, outco
 
 /// Drives an answered call: DTMF, hold/resume, transfer, then hang up after `duration`.
 /// Returns whether everything asked happened and the call ended normally.
-async fn drive(agent: &SipAgent, events: &mut Receiver<TelephonyEvent>, outcome: &mut Outcome, call: CallId, plan: &Plan) -> bool {
+async fn drive(
+    agent: &SipAgent,
+    events: &mut Receiver<TelephonyEvent>,
+    outcome: &mut Outcome,
+    call: CallId,
+    plan: &Plan,
+) -> bool {
     let answered_at = Instant::now();
     let mut actions: Vec<(Instant, Action)> = Vec::new();
     if let Some(digits) = &plan.dtmf {
-        actions.push((answered_at + Duration::from_secs(1), Action::Dtmf(digits.clone())));
+        actions.push((
+            answered_at + Duration::from_secs(1),
+            Action::Dtmf(digits.clone()),
+        ));
     }
     if let Some(after) = plan.hold_after {
         actions.push((answered_at + seconds(after), Action::Hold));
         actions.push((answered_at + seconds(after + 2.0), Action::Resume));
     }
     if let Some(target) = &plan.transfer {
-        actions.push((answered_at + Duration::from_secs(1), Action::Transfer(target.clone())));
+        actions.push((
+            answered_at + Duration::from_secs(1),
+            Action::Transfer(target.clone()),
+        ));
     }
     actions.push((answered_at + seconds(plan.duration), Action::HangUp));
     actions.sort_by_key(|(at, _)| *at);
@@ -400,7 +453,11 @@ async fn call(
                 }
                 return drive(agent, events, outcome, call, &plan).await;
             }
-            Some(TelephonyEvent::Ended { call: ended, disposition, .. }) if ended == call => {
+            Some(TelephonyEvent::Ended {
+                call: ended,
+                disposition,
+                ..
+            }) if ended == call => {
                 return cancelled && disposition == Disposition::Cancelled;
             }
             Some(_) => {}
@@ -429,7 +486,8 @@ async fn answer(
                 match next(events, outcome, deadline).await {
                     None => {
                         if handled == 0 {
-                            outcome.failure = Some(format!("no call arrived within {} s", options.wait));
+                            outcome.failure =
+                                Some(format!("no call arrived within {} s", options.wait));
                             return false;
                         }
                         return all_ok;
@@ -473,7 +531,8 @@ async fn answer(
             }
         }
         // Calls arriving during this call are call-waiting calls.
-        let (done, second) = drive_with_waiting(agent, events, outcome, call, &plan, options.take_waiting).await;
+        let (done, second) =
+            drive_with_waiting(agent, events, outcome, call, &plan, options.take_waiting).await;
         all_ok &= done;
         match second.or(waiting_call.take()) {
             Some(second) if options.take_waiting => waiting_call = Some(second),
@@ -495,7 +554,11 @@ async fn drive_with_waiting(
     let ok = drive(agent, events, outcome, call, plan).await;
     let mut second = None;
     while let Ok(event) = forwarded.try_recv() {
-        if let TelephonyEvent::Incoming { call: other, waiting: true, .. } = event
+        if let TelephonyEvent::Incoming {
+            call: other,
+            waiting: true,
+            ..
+        } = event
             && other != call
         {
             if take_waiting {

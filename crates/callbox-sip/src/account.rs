@@ -145,7 +145,8 @@ impl Account {
             path: path.to_owned(),
             source,
         })?;
-        let json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+        let json =
+            path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
         let account: Account = if json {
             serde_json::from_str(&text).map_err(|e| AccountError::Syntax {
                 path: path.to_owned(),
@@ -209,7 +210,8 @@ impl Account {
 
     /// Registrar host and port (the transport's default port when none is given).
     pub fn registrar_host_port(&self) -> (String, u16) {
-        let (host, port) = split_host_port(&self.registrar).unwrap_or((self.registrar.clone(), None));
+        let (host, port) =
+            split_host_port(&self.registrar).unwrap_or((self.registrar.clone(), None));
         (host, port.unwrap_or(self.transport.default_port()))
     }
 
@@ -253,7 +255,10 @@ pub fn split_host_port(value: &str) -> Result<(String, Option<u16>), String> {
         return Err(format!("`{value}` is not host[:port]"));
     }
     let port = port
-        .map(|p| p.parse::<u16>().map_err(|_| format!("port `{p}` is not a number from 1 to 65535")))
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| format!("port `{p}` is not a number from 1 to 65535"))
+        })
         .transpose()?;
     if port == Some(0) {
         return Err("port 0 is not a port".into());
@@ -291,28 +296,48 @@ mod tests {
         assert_eq!(account.transport, Transport::Tcp);
         assert_eq!(account.domain(), "127.0.0.1");
         assert!(!format!("{account:?}").contains("secret"));
-        let toml = write("a.toml", "registrar = \"pbx.example.com\"\nuser = \"1002\"\nauth_user = \"a1b2\"\ntransport = \"tls\"\n");
+        let toml = write(
+            "a.toml",
+            "registrar = \"pbx.example.com\"\nuser = \"1002\"\nauth_user = \"a1b2\"\ntransport = \"tls\"\n",
+        );
         let account = Account::load(&toml).expect("toml");
-        assert_eq!(account.registrar_host_port(), ("pbx.example.com".into(), 5061));
+        assert_eq!(
+            account.registrar_host_port(),
+            ("pbx.example.com".into(), 5061)
+        );
         assert_eq!(account.auth_user.as_deref(), Some("a1b2"));
     }
 
     #[test]
     fn errors_say_where() {
-        let bad = write("b.toml", "registrar = \"x\"\nuser = \"1\"\ntransport = \"carrier-pigeon\"\n");
+        let bad = write(
+            "b.toml",
+            "registrar = \"x\"\nuser = \"1\"\ntransport = \"carrier-pigeon\"\n",
+        );
         let message = Account::load(&bad).expect_err("bad transport").to_string();
         assert!(message.contains("b.toml:3:13"), "{message}");
         let bad = write("b.json", "{\"registrar\": \"x\",\n \"usr\": \"1\"}");
         let message = Account::load(&bad).expect_err("unknown key").to_string();
         assert!(message.contains("b.json:2:"), "{message}");
         let bad = write("c.json", r#"{"registrar":"host:99999","user":"1"}"#);
-        assert!(Account::load(&bad).expect_err("port").to_string().contains("99999"));
+        assert!(
+            Account::load(&bad)
+                .expect_err("port")
+                .to_string()
+                .contains("99999")
+        );
     }
 
     #[test]
     fn host_port_forms() {
-        assert_eq!(split_host_port("sip:pbx:5080"), Ok(("pbx".into(), Some(5080))));
-        assert_eq!(split_host_port("[::1]:5060"), Ok(("::1".into(), Some(5060))));
+        assert_eq!(
+            split_host_port("sip:pbx:5080"),
+            Ok(("pbx".into(), Some(5080)))
+        );
+        assert_eq!(
+            split_host_port("[::1]:5060"),
+            Ok(("::1".into(), Some(5060)))
+        );
         assert!(split_host_port("").is_err());
         assert!(split_host_port("a b").is_err());
     }

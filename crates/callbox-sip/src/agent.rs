@@ -12,18 +12,20 @@ use crate::event::{CallDirection, CallId, Disposition, RegistrationState, Teleph
 use crate::media::session::{LocalTone, MediaEvent, MediaSession};
 use crate::sdp::{self, Codec, LocalMedia, MediaDirection, Negotiated, RemoteMedia};
 use crate::telephony::{RejectReason, Telephony, TelephonyError, validate_digits};
+use rsipstack::EndpointBuilder;
 use rsipstack::dialog::authenticate::Credential;
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason};
+use rsipstack::dialog::dialog::{
+    DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason,
+};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::dialog::registration::{Registration, RefreshOutcome};
+use rsipstack::dialog::registration::{RefreshOutcome, Registration};
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{self as rsip, Header, StatusCode};
 use rsipstack::transaction::TransactionReceiver;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::{SipAddr, TransportLayer, udp::UdpConnection};
-use rsipstack::EndpointBuilder;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -187,17 +189,30 @@ impl SipAgent {
         let local_ip = local_ip_towards(first_hop_socket).await?;
 
         let shutdown = CancellationToken::new();
-        let transport_layer = TransportLayer::new(shutdown.child_token());
+        let mut transport_layer = TransportLayer::new(shutdown.child_token());
         let sip_transport = match account.transport {
             Transport::Udp => rsip::Transport::Udp,
             Transport::Tcp => rsip::Transport::Tcp,
             Transport::Tls => rsip::Transport::Tls,
         };
+        // Every request Callbox originates (REGISTER, INVITE, CANCEL, in-dialog requests) goes
+        // to the first hop, as softphones treat their registrar or outbound proxy; responses
+        // still follow the Via of the request they answer.
+        let mut outbound = SipAddr::from(first_hop_socket);
+        outbound.r#type = Some(sip_transport);
+        transport_layer.outbound = Some(outbound);
         let local_port = account.local_port.unwrap_or(0);
         // A UDP socket always: it is the transport for UDP accounts and a harmless listener
         // otherwise (the endpoint needs one address to build Via headers from).
         let udp = UdpConnection::create_connection(
-            SocketAddr::new(local_ip, if account.transport == Transport::Udp { local_port } else { 0 }),
+            SocketAddr::new(
+                local_ip,
+                if account.transport == Transport::Udp {
+                    local_port
+                } else {
+                    0
+                },
+            ),
             None,
             Some(shutdown.child_token()),
         )
@@ -250,7 +265,11 @@ impl SipAgent {
         first_hop.r#type = Some(sip_transport);
         let contact_port = udp_addr.addr.port.map(u16::from).unwrap_or(5060);
         let contact = rsip::Uri::try_from(match account.transport {
-            Transport::Udp => format!("sip:{}@{}", account.user, SocketAddr::new(local_ip, contact_port)),
+            Transport::Udp => format!(
+                "sip:{}@{}",
+                account.user,
+                SocketAddr::new(local_ip, contact_port)
+            ),
             other => format!(
                 "sip:{}@{};transport={}",
                 account.user,
@@ -322,7 +341,9 @@ impl SipAgent {
         f: impl FnOnce(&mut Call) -> Result<T, TelephonyError>,
     ) -> Result<T, TelephonyError> {
         let mut calls = lock(&self.shared.calls);
-        let entry = calls.get_mut(&call).ok_or(TelephonyError::UnknownCall(call))?;
+        let entry = calls
+            .get_mut(&call)
+            .ok_or(TelephonyError::UnknownCall(call))?;
         f(entry)
     }
 
@@ -331,11 +352,17 @@ impl SipAgent {
         let text = if target.starts_with("sip:") || target.starts_with("sips:") {
             target.to_owned()
         } else if target.starts_with("tel:") {
-            format!("sip:{}@{}", dialable(&target[4..]).ok_or_else(|| TelephonyError::InvalidTarget(target.into()))?, self.shared.domain)
+            format!(
+                "sip:{}@{}",
+                dialable(&target[4..])
+                    .ok_or_else(|| TelephonyError::InvalidTarget(target.into()))?,
+                self.shared.domain
+            )
         } else if target.contains('@') {
             format!("sip:{target}")
         } else {
-            let number = dialable(target).ok_or_else(|| TelephonyError::InvalidTarget(target.into()))?;
+            let number =
+                dialable(target).ok_or_else(|| TelephonyError::InvalidTarget(target.into()))?;
             format!("sip:{number}@{}", self.shared.domain)
         };
         rsip::Uri::try_from(text.as_str()).map_err(|_| TelephonyError::InvalidTarget(target.into()))
@@ -356,26 +383,41 @@ fn dialable(number: &str) -> Option<String> {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn local_ip_towards(target: SocketAddr) -> Result<IpAddr, AgentError> {
     let bind: SocketAddr = if target.is_ipv4() {
-        "0.0.0.0:0".parse().map_err(|_| AgentError::Stack("address".into()))?
+        "0.0.0.0:0"
+            .parse()
+            .map_err(|_| AgentError::Stack("address".into()))?
     } else {
-        "[::]:0".parse().map_err(|_| AgentError::Stack("address".into()))?
+        "[::]:0"
+            .parse()
+            .map_err(|_| AgentError::Stack("address".into()))?
     };
     let probe = tokio::net::UdpSocket::bind(bind)
         .await
-        .map_err(|source| AgentError::Socket { what: "UDP probe", source })?;
+        .map_err(|source| AgentError::Socket {
+            what: "UDP probe",
+            source,
+        })?;
     probe
         .connect(target)
         .await
-        .map_err(|source| AgentError::Socket { what: "UDP probe", source })?;
+        .map_err(|source| AgentError::Socket {
+            what: "UDP probe",
+            source,
+        })?;
     probe
         .local_addr()
         .map(|a| a.ip())
-        .map_err(|source| AgentError::Socket { what: "UDP probe", source })
+        .map_err(|source| AgentError::Socket {
+            what: "UDP probe",
+            source,
+        })
 }
 
 impl Shared {
@@ -395,12 +437,22 @@ impl Shared {
         lock(&self.by_sip_call_id).get(sip_call_id).copied()
     }
 
-    async fn open_media(&self) -> Result<(MediaSession, LocalMedia, mpsc::UnboundedReceiver<MediaEvent>), TelephonyError> {
+    async fn open_media(
+        &self,
+    ) -> Result<
+        (
+            MediaSession,
+            LocalMedia,
+            mpsc::UnboundedReceiver<MediaEvent>,
+        ),
+        TelephonyError,
+    > {
         let socket = tokio::net::UdpSocket::bind(SocketAddr::new(self.local_ip, 0))
             .await
             .map_err(stack)?;
         let (sender, receiver) = mpsc::unbounded_channel();
-        let media = MediaSession::start(socket, self.audio.source(), self.audio.sink(), sender).map_err(stack)?;
+        let media = MediaSession::start(socket, self.audio.source(), self.audio.sink(), sender)
+            .map_err(stack)?;
         let local = LocalMedia {
             address: media.local_addr(),
             session_id: rand::random::<u32>().into(),
@@ -410,7 +462,11 @@ impl Shared {
         Ok((media, local, receiver))
     }
 
-    fn forward_media_events(self: &Arc<Self>, call: CallId, mut receiver: mpsc::UnboundedReceiver<MediaEvent>) {
+    fn forward_media_events(
+        self: &Arc<Self>,
+        call: CallId,
+        mut receiver: mpsc::UnboundedReceiver<MediaEvent>,
+    ) {
         let shared = self.clone();
         tokio::spawn(async move {
             while let Some(event) = receiver.recv().await {
@@ -422,7 +478,13 @@ impl Shared {
     }
 
     /// Removes a call and reports how it ended (once).
-    fn end_call(&self, call: CallId, sip_code: Option<u16>, reason: &str, disposition: Option<Disposition>) {
+    fn end_call(
+        &self,
+        call: CallId,
+        sip_code: Option<u16>,
+        reason: &str,
+        disposition: Option<Disposition>,
+    ) {
         let Some(entry) = lock(&self.calls).remove(&call) else {
             return;
         };
@@ -432,9 +494,7 @@ impl Shared {
         if let Some(dialog) = &entry.dialog {
             self.dialogs.remove_dialog(&dialog.id());
         }
-        let disposition = disposition.unwrap_or_else(|| {
-            default_disposition(&entry, sip_code)
-        });
+        let disposition = disposition.unwrap_or_else(|| default_disposition(&entry, sip_code));
         let duration_s = entry
             .answered_at
             .map(|at| at.elapsed().as_millis() as f64 / 1000.0)
@@ -494,19 +554,26 @@ fn content_type_sdp() -> Vec<Header> {
 impl Telephony for SipAgent {
     fn register(&self) -> Result<(), TelephonyError> {
         let mut registering = lock(&self.shared.registering);
-        if registering.as_ref().is_some_and(|(_, task)| !task.is_finished()) {
+        if registering
+            .as_ref()
+            .is_some_and(|(_, task)| !task.is_finished())
+        {
             return Ok(());
         }
         let token = self.shared.shutdown.child_token();
         let shared = self.shared.clone();
         let task_token = token.clone();
         let task = self.shared.runtime.spawn(async move {
-            let mut registration = Registration::new(shared.endpoint.clone(), Some(shared.credential.clone()));
+            let mut registration =
+                Registration::new(shared.endpoint.clone(), Some(shared.credential.clone()));
             registration.outbound_proxy = Some(shared.first_hop_socket);
             let server = match registrar_uri(&shared) {
                 Ok(uri) => uri,
                 Err(e) => {
-                    shared.emit(TelephonyEvent::RegistrationFailed { sip_code: None, reason: e });
+                    shared.emit(TelephonyEvent::RegistrationFailed {
+                        sip_code: None,
+                        reason: e,
+                    });
                     return;
                 }
             };
@@ -514,35 +581,47 @@ impl Telephony for SipAgent {
             let expires = shared.account.expires();
             let events = shared.clone();
             registration
-                .keep_alive(server.clone(), expires, task_token, move |outcome| match outcome {
-                    RefreshOutcome::Registered(response) => {
-                        let granted = granted_expires(response).unwrap_or(expires);
-                        let state = lock(&events.registration).clone();
-                        if state != (RegistrationState::Registered { expires: granted }) {
-                            events.emit(TelephonyEvent::Registered { expires: granted });
-                        } else {
-                            tracing::debug!(granted, "registration refreshed");
+                .keep_alive(
+                    server.clone(),
+                    expires,
+                    task_token,
+                    move |outcome| match outcome {
+                        RefreshOutcome::Registered(response) => {
+                            let granted = granted_expires(response).unwrap_or(expires);
+                            let state = lock(&events.registration).clone();
+                            if state != (RegistrationState::Registered { expires: granted }) {
+                                events.emit(TelephonyEvent::Registered { expires: granted });
+                            } else {
+                                tracing::debug!(granted, "registration refreshed");
+                            }
                         }
-                    }
-                    RefreshOutcome::Rejected(response) => {
-                        let code = response.status_code.code();
-                        events.emit(TelephonyEvent::RegistrationFailed {
-                            sip_code: Some(code),
-                            reason: format!("{code} {}", reason_phrase(code)).trim().to_owned(),
-                        });
-                    }
-                    RefreshOutcome::Failed(error) => {
-                        events.emit(TelephonyEvent::RegistrationFailed {
-                            sip_code: None,
-                            reason: error.to_string(),
-                        });
-                    }
-                })
+                        RefreshOutcome::Rejected(response) => {
+                            let code = response.status_code.code();
+                            events.emit(TelephonyEvent::RegistrationFailed {
+                                sip_code: Some(code),
+                                reason: format!("{code} {}", reason_phrase(code)).trim().to_owned(),
+                            });
+                        }
+                        RefreshOutcome::Failed(error) => {
+                            events.emit(TelephonyEvent::RegistrationFailed {
+                                sip_code: None,
+                                reason: error.to_string(),
+                            });
+                        }
+                    },
+                )
                 .await;
             // Cancelled: remove the binding (Expires: 0).
-            let was_registered = matches!(*lock(&shared.registration), RegistrationState::Registered { .. });
+            let was_registered = matches!(
+                *lock(&shared.registration),
+                RegistrationState::Registered { .. }
+            );
             if was_registered {
-                let _ = tokio::time::timeout(Duration::from_secs(5), registration.register(server, Some(0))).await;
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    registration.register(server, Some(0)),
+                )
+                .await;
             }
             shared.emit(TelephonyEvent::Unregistered);
         });
@@ -584,9 +663,16 @@ impl Telephony for SipAgent {
     fn answer(&self, call: CallId) -> Result<(), TelephonyError> {
         self.with_call(call, |entry| {
             if entry.state != CallState::Incoming {
-                return Err(TelephonyError::WrongState { call, state: entry.state.name(), action: "answer" });
+                return Err(TelephonyError::WrongState {
+                    call,
+                    state: entry.state.name(),
+                    action: "answer",
+                });
             }
-            let dialog = entry.dialog.clone().ok_or(TelephonyError::UnknownCall(call))?;
+            let dialog = entry
+                .dialog
+                .clone()
+                .ok_or(TelephonyError::UnknownCall(call))?;
             let body = match &entry.remote_offer {
                 Some(offer) => {
                     let (body, negotiated) = entry
@@ -612,18 +698,31 @@ impl Telephony for SipAgent {
     fn reject(&self, call: CallId, reason: RejectReason) -> Result<(), TelephonyError> {
         let dialog = self.with_call(call, |entry| {
             if entry.state != CallState::Incoming {
-                return Err(TelephonyError::WrongState { call, state: entry.state.name(), action: "reject" });
+                return Err(TelephonyError::WrongState {
+                    call,
+                    state: entry.state.name(),
+                    action: "reject",
+                });
             }
             entry.hangup_requested = true;
-            entry.dialog.clone().ok_or(TelephonyError::UnknownCall(call))
+            entry
+                .dialog
+                .clone()
+                .ok_or(TelephonyError::UnknownCall(call))
         })?;
         let code = match reason {
             RejectReason::Busy => StatusCode::BusyHere,
             RejectReason::Decline => StatusCode::Decline,
         };
         let sip_code = code.code();
+        // Ended here first, so the dialog's own termination event finds no call to report.
+        self.shared.end_call(
+            call,
+            Some(sip_code),
+            reason_phrase(sip_code),
+            Some(Disposition::Rejected),
+        );
         dialog.reject(Some(code), None).map_err(stack)?;
-        self.shared.end_call(call, Some(sip_code), reason_phrase(sip_code), Some(Disposition::Rejected));
         Ok(())
     }
 
@@ -687,9 +786,16 @@ impl Telephony for SipAgent {
         validate_digits(digits)?;
         self.with_call(call, |entry| {
             if !matches!(entry.state, CallState::Up | CallState::EarlyMedia) {
-                return Err(TelephonyError::WrongState { call, state: entry.state.name(), action: "send DTMF" });
+                return Err(TelephonyError::WrongState {
+                    call,
+                    state: entry.state.name(),
+                    action: "send DTMF",
+                });
             }
-            if entry.negotiated.is_some_and(|n| n.telephone_event.is_none()) {
+            if entry
+                .negotiated
+                .is_some_and(|n| n.telephone_event.is_none())
+            {
                 return Err(stack("the far end did not offer RFC 4733 telephone-event"));
             }
             entry.media.send_dtmf(digits);
@@ -701,10 +807,17 @@ impl Telephony for SipAgent {
         let target_uri = self.target_uri(target)?;
         let dialog = self.with_call(call, |entry| {
             if entry.state != CallState::Up {
-                return Err(TelephonyError::WrongState { call, state: entry.state.name(), action: "transfer" });
+                return Err(TelephonyError::WrongState {
+                    call,
+                    state: entry.state.name(),
+                    action: "transfer",
+                });
             }
             entry.transfer = Some(target_uri.to_string());
-            entry.dialog.clone().ok_or(TelephonyError::UnknownCall(call))
+            entry
+                .dialog
+                .clone()
+                .ok_or(TelephonyError::UnknownCall(call))
         })?;
         let shared = self.shared.clone();
         let target = target_uri.to_string();
@@ -712,7 +825,11 @@ impl Telephony for SipAgent {
             match dialog.refer(target_uri, None, None).await {
                 Ok(Some(response)) => {
                     let code = response.status_code.code();
-                    shared.emit(TelephonyEvent::Transfer { call, target: target.clone(), sip_code: code });
+                    shared.emit(TelephonyEvent::Transfer {
+                        call,
+                        target: target.clone(),
+                        sip_code: code,
+                    });
                     if !(200..300).contains(&code) {
                         if let Some(entry) = lock(&shared.calls).get_mut(&call) {
                             entry.transfer = None;
@@ -725,7 +842,11 @@ impl Telephony for SipAgent {
                     if let Some(entry) = lock(&shared.calls).get_mut(&call) {
                         entry.transfer = None;
                     }
-                    shared.emit(TelephonyEvent::Transfer { call, target, sip_code: 500 });
+                    shared.emit(TelephonyEvent::Transfer {
+                        call,
+                        target,
+                        sip_code: 500,
+                    });
                 }
             }
         });
@@ -757,13 +878,23 @@ impl SipAgent {
             entry.held_local = hold;
             entry.local.version += 1;
             let body = entry.local.offer(entry.wanted_direction());
-            Ok((entry.dialog.clone().ok_or(TelephonyError::UnknownCall(call))?, body))
+            Ok((
+                entry
+                    .dialog
+                    .clone()
+                    .ok_or(TelephonyError::UnknownCall(call))?,
+                body,
+            ))
         })?;
         let shared = self.shared.clone();
         self.shared.runtime.spawn(async move {
-            let response = dialog.reinvite(Some(content_type_sdp()), Some(body.into_bytes())).await;
+            let response = dialog
+                .reinvite(Some(content_type_sdp()), Some(body.into_bytes()))
+                .await;
             let answer = match response {
-                Ok(Some(response)) if response.status_code.kind() == rsip::StatusCodeKind::Successful => {
+                Ok(Some(response))
+                    if response.status_code.kind() == rsip::StatusCodeKind::Successful =>
+                {
                     String::from_utf8_lossy(response.body()).into_owned()
                 }
                 other => {
@@ -775,18 +906,29 @@ impl SipAgent {
                 }
             };
             let mut calls = lock(&shared.calls);
-            let Some(entry) = calls.get_mut(&call) else { return };
+            let Some(entry) = calls.get_mut(&call) else {
+                return;
+            };
             if let Ok(remote) = sdp::parse(&answer)
-                && let Ok(negotiated) = entry.local.negotiate(&remote, entry.wanted_direction(), false)
+                && let Ok(negotiated) =
+                    entry
+                        .local
+                        .negotiate(&remote, entry.wanted_direction(), false)
             {
                 entry.negotiated = Some(negotiated);
                 entry.media.configure(negotiated);
             }
             drop(calls);
             shared.emit(if hold {
-                TelephonyEvent::Held { call, by_remote: false }
+                TelephonyEvent::Held {
+                    call,
+                    by_remote: false,
+                }
             } else {
-                TelephonyEvent::Resumed { call, by_remote: false }
+                TelephonyEvent::Resumed {
+                    call,
+                    by_remote: false,
+                }
             });
         });
         Ok(())
@@ -816,7 +958,10 @@ fn granted_expires(response: &rsip::Response) -> Option<u32> {
         if (lower.starts_with("contact:") || lower.starts_with("m:"))
             && let Some(position) = lower.find("expires=")
         {
-            let digits: String = lower[position + 8..].chars().take_while(char::is_ascii_digit).collect();
+            let digits: String = lower[position + 8..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
             if let Ok(value) = digits.parse() {
                 return Some(value);
             }
@@ -828,11 +973,16 @@ fn granted_expires(response: &rsip::Response) -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-async fn place_call(shared: Arc<Shared>, call: CallId, callee: rsip::Uri) -> Result<(), TelephonyError> {
+async fn place_call(
+    shared: Arc<Shared>,
+    call: CallId,
+    callee: rsip::Uri,
+) -> Result<(), TelephonyError> {
     let (media, local, media_events) = shared.open_media().await?;
     let offer = local.offer(MediaDirection::SendRecv);
-    let caller = rsip::Uri::try_from(format!("sip:{}@{}", shared.account.user, shared.domain).as_str())
-        .map_err(stack)?;
+    let caller =
+        rsip::Uri::try_from(format!("sip:{}@{}", shared.account.user, shared.domain).as_str())
+            .map_err(stack)?;
     let sip_call_id = format!("{:032x}@callbox", rand::random::<u128>());
     lock(&shared.calls).insert(
         call,
@@ -889,10 +1039,18 @@ async fn place_call(shared: Arc<Shared>, call: CallId, callee: rsip::Uri) -> Res
         Ok(Ok((_, Some(response)))) => {
             let code = response.status_code.code();
             if (200..300).contains(&code) {
+                // Normally the dialog's Confirmed state (read in order after the 18x) has
+                // answered the call already; this covers a state event that never comes.
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 let body = String::from_utf8_lossy(response.body()).into_owned();
                 answered(&shared, call, Some(&body));
             } else {
-                shared.end_call(call, Some(code), &format!("{code} {}", reason_phrase(code)).trim().to_owned(), None);
+                shared.end_call(
+                    call,
+                    Some(code),
+                    &format!("{code} {}", reason_phrase(code)).trim().to_owned(),
+                    None,
+                );
             }
         }
         Ok(Ok((_, None))) => shared.end_call(call, None, "no final response", None),
@@ -911,12 +1069,18 @@ async fn place_call(shared: Arc<Shared>, call: CallId, callee: rsip::Uri) -> Res
 /// An outbound call got its 2xx, or an inbound call its ACK.
 fn answered(shared: &Arc<Shared>, call: CallId, remote_sdp: Option<&str>) {
     let mut calls = lock(&shared.calls);
-    let Some(entry) = calls.get_mut(&call) else { return };
+    let Some(entry) = calls.get_mut(&call) else {
+        return;
+    };
     if entry.state == CallState::Up {
         return;
     }
     if let Some(body) = remote_sdp.filter(|b| !b.trim().is_empty()) {
-        match sdp::parse(body).and_then(|remote| entry.local.negotiate(&remote, entry.wanted_direction(), false)) {
+        match sdp::parse(body).and_then(|remote| {
+            entry
+                .local
+                .negotiate(&remote, entry.wanted_direction(), false)
+        }) {
             Ok(negotiated) => {
                 entry.negotiated = Some(negotiated);
                 entry.media.configure(negotiated);
@@ -927,7 +1091,11 @@ fn answered(shared: &Arc<Shared>, call: CallId, remote_sdp: Option<&str>) {
     entry.media.tone(None);
     entry.state = CallState::Up;
     entry.answered_at = Some(Instant::now());
-    let codec = entry.negotiated.map(|n| n.codec.name()).unwrap_or("none").to_owned();
+    let codec = entry
+        .negotiated
+        .map(|n| n.codec.name())
+        .unwrap_or("none")
+        .to_owned();
     drop(calls);
     shared.emit(TelephonyEvent::Answered { call, codec });
 }
@@ -974,8 +1142,15 @@ async fn incoming_loop(shared: Arc<Shared>, mut incoming: TransactionReceiver) {
     }
 }
 
-async fn incoming_call(shared: Arc<Shared>, mut tx: rsipstack::transaction::transaction::Transaction) {
-    let sip_call_id = tx.original.call_id_header().map(|h| h.value().to_owned()).unwrap_or_default();
+async fn incoming_call(
+    shared: Arc<Shared>,
+    mut tx: rsipstack::transaction::transaction::Transaction,
+) {
+    let sip_call_id = tx
+        .original
+        .call_id_header()
+        .map(|h| h.value().to_owned())
+        .unwrap_or_default();
     if shared.call_for(&sip_call_id).is_some() {
         return; // a retransmission the transaction layer let through
     }
@@ -1000,7 +1175,10 @@ async fn incoming_call(shared: Arc<Shared>, mut tx: rsipstack::transaction::tran
         }
     };
     if let Some(offer) = &remote_offer
-        && !offer.codecs.iter().any(|(_, c)| matches!(c, Codec::Pcmu | Codec::Pcma))
+        && !offer
+            .codecs
+            .iter()
+            .any(|(_, c)| matches!(c, Codec::Pcmu | Codec::Pcma))
     {
         let _ = tx.reply(StatusCode::NotAcceptableHere).await;
         return;
@@ -1028,7 +1206,11 @@ async fn incoming_call(shared: Arc<Shared>, mut tx: rsipstack::transaction::tran
     };
     let call = shared.new_call_id();
     let waiting = !lock(&shared.calls).is_empty();
-    media.tone(Some(if waiting { LocalTone::CallWaiting } else { LocalTone::Ringing }));
+    media.tone(Some(if waiting {
+        LocalTone::CallWaiting
+    } else {
+        LocalTone::Ringing
+    }));
     lock(&shared.calls).insert(
         call,
         Call {
@@ -1050,7 +1232,11 @@ async fn incoming_call(shared: Arc<Shared>, mut tx: rsipstack::transaction::tran
     );
     lock(&shared.by_sip_call_id).insert(sip_call_id, call);
     shared.forward_media_events(call, media_events);
-    let number = from_uri.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default();
+    let number = from_uri
+        .auth
+        .as_ref()
+        .map(|a| a.user.clone())
+        .unwrap_or_default();
     shared.emit(TelephonyEvent::Incoming {
         call,
         from: from_uri.to_string(),
@@ -1069,17 +1255,32 @@ async fn dialog_state_loop(shared: Arc<Shared>, mut states: DialogStateReceiver)
     while let Some(state) = states.recv().await {
         match state {
             DialogState::Early(id, response) => {
-                let Some(call) = shared.call_for(&id.call_id) else { continue };
+                let Some(call) = shared.call_for(&id.call_id) else {
+                    continue;
+                };
                 let code = response.status_code.code();
                 let body = String::from_utf8_lossy(response.body()).into_owned();
                 let mut calls = lock(&shared.calls);
-                let Some(entry) = calls.get_mut(&call) else { continue };
-                if entry.direction != CallDirection::Outbound {
+                let Some(entry) = calls.get_mut(&call) else {
+                    continue;
+                };
+                // Provisional responses can be read after the final one (two tasks): only a
+                // call still waiting for its answer takes them.
+                if entry.direction != CallDirection::Outbound
+                    || !matches!(
+                        entry.state,
+                        CallState::Dialing | CallState::RingingOut | CallState::EarlyMedia
+                    )
+                {
                     continue;
                 }
                 let early_media = !body.trim().is_empty();
                 if early_media
-                    && let Ok(negotiated) = sdp::parse(&body).and_then(|remote| entry.local.negotiate(&remote, MediaDirection::SendRecv, false))
+                    && let Ok(negotiated) = sdp::parse(&body).and_then(|remote| {
+                        entry
+                            .local
+                            .negotiate(&remote, MediaDirection::SendRecv, false)
+                    })
                 {
                     entry.negotiated = Some(negotiated);
                     entry.media.configure(negotiated);
@@ -1088,24 +1289,41 @@ async fn dialog_state_loop(shared: Arc<Shared>, mut states: DialogStateReceiver)
                     entry.media.tone(Some(LocalTone::Ringback));
                 }
                 let previous = entry.state;
-                entry.state = if early_media { CallState::EarlyMedia } else { CallState::RingingOut };
+                entry.state = if early_media {
+                    CallState::EarlyMedia
+                } else {
+                    CallState::RingingOut
+                };
                 drop(calls);
                 if code == 180 && !early_media {
                     if previous == CallState::Dialing {
                         shared.emit(TelephonyEvent::Ringing { call });
                     }
                 } else if previous != CallState::EarlyMedia {
-                    shared.emit(TelephonyEvent::Progress { call, sip_code: code, early_media });
+                    shared.emit(TelephonyEvent::Progress {
+                        call,
+                        sip_code: code,
+                        early_media,
+                    });
                 }
             }
-            DialogState::Confirmed(id, _response) => {
-                let Some(call) = shared.call_for(&id.call_id) else { continue };
+            DialogState::Confirmed(id, response) => {
+                let Some(call) = shared.call_for(&id.call_id) else {
+                    continue;
+                };
                 let (direction, state, dialog) = {
                     let calls = lock(&shared.calls);
-                    let Some(entry) = calls.get(&call) else { continue };
+                    let Some(entry) = calls.get(&call) else {
+                        continue;
+                    };
                     (entry.direction, entry.state, entry.dialog.clone())
                 };
-                if direction == CallDirection::Inbound && state == CallState::Answering {
+                if direction == CallDirection::Outbound
+                    && response.status_code.kind() == rsip::StatusCodeKind::Successful
+                {
+                    let body = String::from_utf8_lossy(response.body()).into_owned();
+                    answered(&shared, call, Some(&body));
+                } else if direction == CallDirection::Inbound && state == CallState::Answering {
                     // Late offer: the answer is in the ACK.
                     let ack_body = dialog
                         .and_then(|d| d.last_remote_ack())
@@ -1131,18 +1349,28 @@ async fn dialog_state_loop(shared: Arc<Shared>, mut states: DialogStateReceiver)
             }
             DialogState::Notify(id, request, handle) => {
                 let _ = handle.reply(StatusCode::OK).await;
-                let Some(call) = shared.call_for(&id.call_id) else { continue };
+                let Some(call) = shared.call_for(&id.call_id) else {
+                    continue;
+                };
                 let body = String::from_utf8_lossy(request.body()).into_owned();
                 // message/sipfrag: "SIP/2.0 200 OK" once the transfer target answered.
                 let code = body
                     .split_whitespace()
                     .nth(1)
                     .and_then(|c| c.parse::<u16>().ok());
-                let target = lock(&shared.calls).get(&call).and_then(|c| c.transfer.clone());
+                let target = lock(&shared.calls)
+                    .get(&call)
+                    .and_then(|c| c.transfer.clone());
                 if let (Some(code), Some(target)) = (code, target) {
-                    shared.emit(TelephonyEvent::Transfer { call, target, sip_code: code });
+                    shared.emit(TelephonyEvent::Transfer {
+                        call,
+                        target,
+                        sip_code: code,
+                    });
                     if code >= 200 {
-                        let dialog = lock(&shared.calls).get(&call).and_then(|c| c.dialog.clone());
+                        let dialog = lock(&shared.calls)
+                            .get(&call)
+                            .and_then(|c| c.dialog.clone());
                         if let Some(dialog) = dialog {
                             let _ = dialog.bye().await;
                         }
@@ -1167,20 +1395,27 @@ async fn dialog_state_loop(shared: Arc<Shared>, mut states: DialogStateReceiver)
                     shared.dialogs.remove_dialog(&id);
                     continue;
                 };
-                let (code, words, disposition): (Option<u16>, &str, Option<Disposition>) = match reason {
-                    TerminatedReason::UacCancel => (Some(487), "caller hung up before answer", None),
-                    TerminatedReason::UacBye | TerminatedReason::UasBye => (Some(200), "hung up by the far end", None),
-                    TerminatedReason::UacBusy | TerminatedReason::UasBusy => (Some(486), "busy", None),
-                    TerminatedReason::UasDecline => (Some(603), "declined", None),
-                    TerminatedReason::Timeout => (Some(408), "timed out", None),
-                    TerminatedReason::ProxyError(code) => (Some(code.code()), "rejected", None),
-                    _ => (None, "ended", None),
-                };
+                let (code, words, disposition): (Option<u16>, &str, Option<Disposition>) =
+                    match reason {
+                        TerminatedReason::UacCancel => {
+                            (Some(487), "caller hung up before answer", None)
+                        }
+                        TerminatedReason::UacBye | TerminatedReason::UasBye => {
+                            (Some(200), "hung up by the far end", None)
+                        }
+                        TerminatedReason::UacBusy | TerminatedReason::UasBusy => {
+                            (Some(486), "busy", None)
+                        }
+                        TerminatedReason::UasDecline => (Some(603), "declined", None),
+                        TerminatedReason::Timeout => (Some(408), "timed out", None),
+                        TerminatedReason::ProxyError(code) => (Some(code.code()), "rejected", None),
+                        _ => (None, "ended", None),
+                    };
                 // Outbound calls that never connected are ended by place_call with the final
                 // response; everything else ends here.
-                let outbound_unanswered = lock(&shared.calls)
-                    .get(&call)
-                    .is_some_and(|c| c.direction == CallDirection::Outbound && c.answered_at.is_none());
+                let outbound_unanswered = lock(&shared.calls).get(&call).is_some_and(|c| {
+                    c.direction == CallDirection::Outbound && c.answered_at.is_none()
+                });
                 if !outbound_unanswered {
                     shared.end_call(call, code, words, disposition);
                 }
@@ -1208,7 +1443,7 @@ async fn remote_reoffer(
             Some(entry) => match sdp::parse(body) {
                 Err(_) => Err(StatusCode::NotAcceptableHere),
                 Ok(offer) => {
-                    let held_by_remote = !offer.direction.sends();
+                    let held_by_remote = !offer.direction.receives();
                     match entry.local.answer(&offer, entry.wanted_direction()) {
                         Err(_) => Err(StatusCode::NotAcceptableHere),
                         Ok((answer, negotiated)) => {
@@ -1226,11 +1461,21 @@ async fn remote_reoffer(
     match outcome {
         Ok((answer, change)) => {
             let _ = handle
-                .respond(StatusCode::OK, Some(content_type_sdp()), Some(answer.into_bytes()))
+                .respond(
+                    StatusCode::OK,
+                    Some(content_type_sdp()),
+                    Some(answer.into_bytes()),
+                )
                 .await;
             match change {
-                Some(true) => shared.emit(TelephonyEvent::Held { call, by_remote: true }),
-                Some(false) => shared.emit(TelephonyEvent::Resumed { call, by_remote: true }),
+                Some(true) => shared.emit(TelephonyEvent::Held {
+                    call,
+                    by_remote: true,
+                }),
+                Some(false) => shared.emit(TelephonyEvent::Resumed {
+                    call,
+                    by_remote: true,
+                }),
                 None => {}
             }
         }
@@ -1265,7 +1510,10 @@ mod tests {
 
     #[test]
     fn typed_numbers_become_dialable() {
-        assert_eq!(dialable("+1 (415) 555-0100").as_deref(), Some("+14155550100"));
+        assert_eq!(
+            dialable("+1 (415) 555-0100").as_deref(),
+            Some("+14155550100")
+        );
         assert_eq!(dialable("*97#").as_deref(), Some("*97#"));
         assert_eq!(dialable("call me"), None);
         assert_eq!(dialable(""), None);

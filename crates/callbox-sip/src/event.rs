@@ -196,12 +196,16 @@ impl TelephonyEvent {
     /// The registration state this event puts the agent in, if it is a registration event.
     pub fn registration_state(&self) -> Option<RegistrationState> {
         match self {
-            TelephonyEvent::Registered { expires } => Some(RegistrationState::Registered { expires: *expires }),
+            TelephonyEvent::Registered { expires } => {
+                Some(RegistrationState::Registered { expires: *expires })
+            }
             TelephonyEvent::Registering => Some(RegistrationState::Registering),
-            TelephonyEvent::RegistrationFailed { sip_code, reason } => Some(RegistrationState::Failed {
-                sip_code: *sip_code,
-                reason: reason.clone(),
-            }),
+            TelephonyEvent::RegistrationFailed { sip_code, reason } => {
+                Some(RegistrationState::Failed {
+                    sip_code: *sip_code,
+                    reason: reason.clone(),
+                })
+            }
             TelephonyEvent::Unregistered => Some(RegistrationState::Unregistered),
             _ => None,
         }

@@ -121,13 +121,20 @@ impl ScriptedTelephony {
     }
 
     fn state(&self, call: CallId) -> Result<FakeState, TelephonyError> {
-        lock(&self.calls).get(&call).copied().ok_or(TelephonyError::UnknownCall(call))
+        lock(&self.calls)
+            .get(&call)
+            .copied()
+            .ok_or(TelephonyError::UnknownCall(call))
     }
 
     fn require_up(&self, call: CallId, action: &'static str) -> Result<(), TelephonyError> {
         match self.state(call)? {
             FakeState::Up => Ok(()),
-            FakeState::Ringing => Err(TelephonyError::WrongState { call, state: "ringing", action }),
+            FakeState::Ringing => Err(TelephonyError::WrongState {
+                call,
+                state: "ringing",
+                action,
+            }),
         }
     }
 
@@ -166,28 +173,49 @@ impl Telephony for ScriptedTelephony {
         self.record(Request::Dial(target.into()));
         let call = self.next_id();
         lock(&self.calls).insert(call, FakeState::Ringing);
-        self.emit(TelephonyEvent::Dialing { call, to: target.into() });
+        self.emit(TelephonyEvent::Dialing {
+            call,
+            to: target.into(),
+        });
         if self.auto_answer {
-            self.emit(TelephonyEvent::Answered { call, codec: "PCMU".into() });
+            self.emit(TelephonyEvent::Answered {
+                call,
+                codec: "PCMU".into(),
+            });
         }
         Ok(call)
     }
 
     fn answer(&self, call: CallId) -> Result<(), TelephonyError> {
         if self.state(call)? != FakeState::Ringing {
-            return Err(TelephonyError::WrongState { call, state: "up", action: "answer" });
+            return Err(TelephonyError::WrongState {
+                call,
+                state: "up",
+                action: "answer",
+            });
         }
         self.record(Request::Answer(call));
-        self.emit(TelephonyEvent::Answered { call, codec: "PCMU".into() });
+        self.emit(TelephonyEvent::Answered {
+            call,
+            codec: "PCMU".into(),
+        });
         Ok(())
     }
 
     fn reject(&self, call: CallId, reason: RejectReason) -> Result<(), TelephonyError> {
         if self.state(call)? != FakeState::Ringing {
-            return Err(TelephonyError::WrongState { call, state: "up", action: "reject" });
+            return Err(TelephonyError::WrongState {
+                call,
+                state: "up",
+                action: "reject",
+            });
         }
         self.record(Request::Reject(call, reason));
-        let code = if reason == RejectReason::Busy { 486 } else { 603 };
+        let code = if reason == RejectReason::Busy {
+            486
+        } else {
+            603
+        };
         self.end(call, Disposition::Rejected, code);
         Ok(())
     }
@@ -205,14 +233,20 @@ impl Telephony for ScriptedTelephony {
     fn hold(&self, call: CallId) -> Result<(), TelephonyError> {
         self.require_up(call, "hold")?;
         self.record(Request::Hold(call));
-        self.emit(TelephonyEvent::Held { call, by_remote: false });
+        self.emit(TelephonyEvent::Held {
+            call,
+            by_remote: false,
+        });
         Ok(())
     }
 
     fn resume(&self, call: CallId) -> Result<(), TelephonyError> {
         self.require_up(call, "resume")?;
         self.record(Request::Resume(call));
-        self.emit(TelephonyEvent::Resumed { call, by_remote: false });
+        self.emit(TelephonyEvent::Resumed {
+            call,
+            by_remote: false,
+        });
         Ok(())
     }
 
@@ -232,7 +266,11 @@ impl Telephony for ScriptedTelephony {
     fn transfer(&self, call: CallId, target: &str) -> Result<(), TelephonyError> {
         self.require_up(call, "transfer")?;
         self.record(Request::Transfer(call, target.into()));
-        self.emit(TelephonyEvent::Transfer { call, target: target.into(), sip_code: 202 });
+        self.emit(TelephonyEvent::Transfer {
+            call,
+            target: target.into(),
+            sip_code: 202,
+        });
         self.end(call, Disposition::Transferred, 200);
         Ok(())
     }
@@ -251,15 +289,25 @@ mod tests {
         let phone = ScriptedTelephony::default();
         let mut events = phone.subscribe();
         let call = phone.ring("+14155550100");
-        assert!(matches!(phone.hold(call), Err(TelephonyError::WrongState { .. })));
+        assert!(matches!(
+            phone.hold(call),
+            Err(TelephonyError::WrongState { .. })
+        ));
         phone.answer(call).expect("answer");
-        assert_eq!(phone.send_dtmf(call, "12x"), Err(TelephonyError::InvalidDigit('x')));
+        assert_eq!(
+            phone.send_dtmf(call, "12x"),
+            Err(TelephonyError::InvalidDigit('x'))
+        );
         phone.send_dtmf(call, "12#").expect("dtmf");
         phone.hang_up(call).expect("hang up");
         assert_eq!(phone.hang_up(call), Err(TelephonyError::UnknownCall(call)));
         assert_eq!(
             phone.requests(),
-            vec![Request::Answer(call), Request::Dtmf(call, "12#".into()), Request::HangUp(call)]
+            vec![
+                Request::Answer(call),
+                Request::Dtmf(call, "12#".into()),
+                Request::HangUp(call)
+            ]
         );
         let kinds: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
             .map(|e| serde_json::to_value(&e).expect("json")["event"].clone())

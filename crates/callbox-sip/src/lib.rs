@@ -11,6 +11,8 @@ pub mod audio;
 pub mod event;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
+#[cfg(feature = "test-support")]
+pub mod lab;
 pub mod media;
 pub mod sdp;
 pub mod telephony;

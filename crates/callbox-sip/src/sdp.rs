@@ -207,7 +207,10 @@ impl LocalMedia {
         } else {
             // An answer's direction is the peer's; ours is its mirror limited by what we asked.
             let mirrored = remote.direction.answer_to(MediaDirection::SendRecv);
-            match (mirrored.sends() && wanted.sends(), mirrored.receives() && wanted.receives()) {
+            match (
+                mirrored.sends() && wanted.sends(),
+                mirrored.receives() && wanted.receives(),
+            ) {
                 (true, true) => MediaDirection::SendRecv,
                 (true, false) => MediaDirection::SendOnly,
                 (false, true) => MediaDirection::RecvOnly,
@@ -223,7 +226,12 @@ impl LocalMedia {
         })
     }
 
-    fn render(&self, codecs: &[(u8, Codec)], telephone_event: Option<u8>, direction: MediaDirection) -> String {
+    fn render(
+        &self,
+        codecs: &[(u8, Codec)],
+        telephone_event: Option<u8>,
+        direction: MediaDirection,
+    ) -> String {
         let ip = self.address.ip();
         let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
         let mut formats: Vec<String> = codecs.iter().map(|(pt, _)| pt.to_string()).collect();
@@ -239,7 +247,9 @@ impl LocalMedia {
             sdp.push_str(&format!("a=rtpmap:{pt} {}/8000\r\n", codec.name()));
         }
         if let Some(pt) = telephone_event {
-            sdp.push_str(&format!("a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"));
+            sdp.push_str(&format!(
+                "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"
+            ));
         }
         sdp.push_str(&format!("a=ptime:20\r\na={}\r\n", direction.attribute()));
         sdp
@@ -405,7 +415,10 @@ mod tests {
     #[test]
     fn reads_a_real_offer() {
         let media = parse(BARESIP_OFFER).expect("parses");
-        assert_eq!(media.address, Some("127.0.0.1:20012".parse().expect("addr")));
+        assert_eq!(
+            media.address,
+            Some("127.0.0.1:20012".parse().expect("addr"))
+        );
         assert_eq!(media.codecs, vec![(8, Codec::Pcma), (0, Codec::Pcmu)]);
         assert_eq!(media.telephone_event, Some(101));
         assert_eq!(media.direction, MediaDirection::SendRecv);
@@ -415,7 +428,9 @@ mod tests {
     #[test]
     fn answer_keeps_the_offerers_codec_order_and_event_type() {
         let offer = parse(&BARESIP_OFFER.replace("101", "96")).expect("parses");
-        let (body, negotiated) = local().answer(&offer, MediaDirection::SendRecv).expect("answer");
+        let (body, negotiated) = local()
+            .answer(&offer, MediaDirection::SendRecv)
+            .expect("answer");
         assert_eq!(negotiated.codec, Codec::Pcma);
         assert_eq!(negotiated.telephone_event, Some(96));
         assert!(body.contains("m=audio 40000 RTP/AVP 8 96\r\n"), "{body}");
@@ -428,15 +443,22 @@ mod tests {
     #[test]
     fn hold_offers_get_the_mirrored_direction() {
         let sendonly = parse(&BARESIP_OFFER.replace("sendrecv", "sendonly")).expect("parses");
-        let (body, negotiated) = local().answer(&sendonly, MediaDirection::SendRecv).expect("answer");
+        let (body, negotiated) = local()
+            .answer(&sendonly, MediaDirection::SendRecv)
+            .expect("answer");
         assert_eq!(negotiated.direction, MediaDirection::RecvOnly);
         assert!(body.contains("a=recvonly"));
         let inactive = parse(&BARESIP_OFFER.replace("sendrecv", "inactive")).expect("parses");
         assert_eq!(
-            local().answer(&inactive, MediaDirection::SendRecv).expect("answer").1.direction,
+            local()
+                .answer(&inactive, MediaDirection::SendRecv)
+                .expect("answer")
+                .1
+                .direction,
             MediaDirection::Inactive
         );
-        let old_style = parse(&BARESIP_OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0")).expect("parses");
+        let old_style = parse(&BARESIP_OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0"))
+            .expect("parses");
         assert_eq!(old_style.address, None);
         assert_eq!(old_style.direction, MediaDirection::SendOnly);
     }
@@ -446,15 +468,21 @@ mod tests {
         let offer = local().offer(MediaDirection::SendOnly);
         assert!(offer.contains("a=sendonly"));
         let answer = parse(&BARESIP_OFFER.replace("sendrecv", "recvonly")).expect("parses");
-        let negotiated = local().negotiate(&answer, MediaDirection::SendOnly, false).expect("ok");
+        let negotiated = local()
+            .negotiate(&answer, MediaDirection::SendOnly, false)
+            .expect("ok");
         assert_eq!(negotiated.direction, MediaDirection::SendOnly);
     }
 
     #[test]
     fn static_types_without_rtpmap_and_no_common_codec() {
-        let media = parse("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP 0\r\n").expect("parses");
+        let media =
+            parse("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP 0\r\n").expect("parses");
         assert_eq!(media.codecs, vec![(0, Codec::Pcmu)]);
-        let g729 = parse("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n").expect("parses");
+        let g729 = parse(
+            "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n",
+        )
+        .expect("parses");
         assert_eq!(
             local().answer(&g729, MediaDirection::SendRecv).map(|a| a.1),
             Err(SdpError::NoCommonCodec("18".into()))
@@ -464,9 +492,18 @@ mod tests {
     #[test]
     fn bad_descriptions_are_errors_not_panics() {
         assert_eq!(parse(""), Err(SdpError::NoAudio));
-        assert_eq!(parse("v=0\r\nm=audio 1 RTP/AVP 0\r\n"), Err(SdpError::NoConnection));
-        assert!(matches!(parse("v=0\r\ngarbage\r\n"), Err(SdpError::Malformed { line: 2, .. })));
-        assert!(matches!(parse("c=IN IP4 nowhere\r\n"), Err(SdpError::Malformed { line: 1, .. })));
+        assert_eq!(
+            parse("v=0\r\nm=audio 1 RTP/AVP 0\r\n"),
+            Err(SdpError::NoConnection)
+        );
+        assert!(matches!(
+            parse("v=0\r\ngarbage\r\n"),
+            Err(SdpError::Malformed { line: 2, .. })
+        ));
+        assert!(matches!(
+            parse("c=IN IP4 nowhere\r\n"),
+            Err(SdpError::Malformed { line: 1, .. })
+        ));
     }
 
     proptest::proptest! {

@@ -78,7 +78,10 @@ pub trait Telephony: Send + Sync {
 
 /// Checks DTMF digits before they are queued.
 pub fn validate_digits(digits: &str) -> Result<(), TelephonyError> {
-    match digits.chars().find(|c| crate::media::dtmf::event_code(*c).is_none()) {
+    match digits
+        .chars()
+        .find(|c| crate::media::dtmf::event_code(*c).is_none())
+    {
         Some(bad) => Err(TelephonyError::InvalidDigit(bad)),
         None => Ok(()),
     }

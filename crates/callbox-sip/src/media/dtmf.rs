@@ -182,7 +182,12 @@ mod tests {
         let mut sender = DtmfSender::default();
         sender.push("5").expect("digit");
         let mut packets = Vec::new();
-        while let Some(DtmfSlot::Event { event, marker, frames_since_start }) = sender.next_slot() {
+        while let Some(DtmfSlot::Event {
+            event,
+            marker,
+            frames_since_start,
+        }) = sender.next_slot()
+        {
             packets.push((event, marker, frames_since_start));
         }
         assert_eq!(packets.len(), 7);
@@ -205,7 +210,12 @@ mod tests {
         let mut start_ts = 0u32;
         let mut frame = 0u32;
         while let Some(slot) = sender.next_slot() {
-            if let DtmfSlot::Event { event, frames_since_start, .. } = slot {
+            if let DtmfSlot::Event {
+                event,
+                frames_since_start,
+                ..
+            } = slot
+            {
                 if frames_since_start == 0 {
                     start_ts = frame * 160;
                 }

@@ -154,8 +154,8 @@ impl JitterBuffer {
         };
         // Choose the candidate nearest to the highest sequence seen (handles wrap both ways).
         let base = highest & !0xFFFF;
-        let candidates = [base.wrapping_sub(0x10000), base, base + 0x10000]
-            .map(|b| b + u64::from(sequence));
+        let candidates =
+            [base.wrapping_sub(0x10000), base, base + 0x10000].map(|b| b + u64::from(sequence));
         let extended = candidates
             .into_iter()
             .min_by_key(|c| c.abs_diff(highest))

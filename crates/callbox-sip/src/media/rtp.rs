@@ -108,7 +108,20 @@ mod tests {
 
     #[test]
     fn skips_csrcs_extension_and_padding() {
-        let mut bytes = vec![0x80 | 0x20 | 0x10 | 0x01, 0x08, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
+        let mut bytes = vec![
+            0x80 | 0x20 | 0x10 | 0x01,
+            0x08,
+            0,
+            1,
+            0,
+            0,
+            0,
+            160,
+            0,
+            0,
+            0,
+            7,
+        ];
         bytes.extend_from_slice(&[9, 9, 9, 9]); // one CSRC
         bytes.extend_from_slice(&[0xBE, 0xDE, 0, 1, 5, 5, 5, 5]); // one-word extension
         bytes.extend_from_slice(&[0xAA, 0xBB]); // payload

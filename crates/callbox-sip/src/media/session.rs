@@ -276,8 +276,14 @@ fn next_packet(
     };
     let sequence = sender.sequence;
     sender.sequence = sender.sequence.wrapping_add(1);
-    if let (Some(DtmfSlot::Event { event, marker, frames_since_start }), Some(pt)) =
-        (slot, negotiated.telephone_event)
+    if let (
+        Some(DtmfSlot::Event {
+            event,
+            marker,
+            frames_since_start,
+        }),
+        Some(pt),
+    ) = (slot, negotiated.telephone_event)
     {
         if frames_since_start == 0 {
             sender.dtmf_start = this_frame;

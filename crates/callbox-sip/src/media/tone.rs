@@ -33,7 +33,8 @@ impl Sine {
     pub fn mix(&mut self, out: &mut [i16]) {
         for sample in out {
             let add = (self.phase.sin() * self.amplitude) as i32;
-            *sample = (i32::from(*sample) + add).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+            *sample =
+                (i32::from(*sample) + add).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
             self.phase = (self.phase + self.step) % (2.0 * PI);
         }
     }
@@ -93,7 +94,10 @@ impl Cadence {
     /// 4 s off).
     pub fn ringback(sample_rate: u32) -> Self {
         Self {
-            tones: vec![Sine::new(440.0, sample_rate, 0.1), Sine::new(480.0, sample_rate, 0.1)],
+            tones: vec![
+                Sine::new(440.0, sample_rate, 0.1),
+                Sine::new(480.0, sample_rate, 0.1),
+            ],
             on_frames: 100,
             period_frames: 300,
             frame: 0,
@@ -104,7 +108,10 @@ impl Cadence {
     /// 3 s off).
     pub fn ringing(sample_rate: u32) -> Self {
         Self {
-            tones: vec![Sine::new(800.0, sample_rate, 0.15), Sine::new(1000.0, sample_rate, 0.15)],
+            tones: vec![
+                Sine::new(800.0, sample_rate, 0.15),
+                Sine::new(1000.0, sample_rate, 0.15),
+            ],
             on_frames: 50,
             period_frames: 200,
             frame: 0,

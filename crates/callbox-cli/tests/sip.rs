@@ -1,0 +1,312 @@
+//! `callbox-cli sip` against real SIP peers on 127.0.0.1: a fresh kamailio (registrar + proxy
+//! with digest auth) per test and baresip as the far end, both started here. Audio is checked by
+//! tone frequency at each end: Callbox sends 1000 Hz, baresip 440 Hz.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use callbox_sip::lab::{AnswerMode, Baresip, Registrar};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Run {
+    code: i32,
+    events: Vec<Value>,
+    stderr: String,
+}
+
+impl Run {
+    fn kinds(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .map(|e| e["event"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+
+    fn summary(&self) -> &Value {
+        self.events
+            .last()
+            .filter(|e| e["event"] == "summary")
+            .expect("summary last")
+    }
+
+    fn find(&self, kind: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["event"] == kind).collect()
+    }
+}
+
+fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_callbox-cli"))
+}
+
+fn spawn(args: &[&str], account: &Path) -> Child {
+    cli()
+        .arg("sip")
+        .args(args)
+        .arg("--account")
+        .arg(account)
+        .env_remove("CALLBOX_SIP_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("callbox-cli starts")
+}
+
+fn finish(child: Child, limit: Duration) -> Run {
+    let pid = child.id();
+    let deadline = Instant::now() + limit;
+    let watchdog = std::thread::spawn(move || {
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                return;
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    });
+    let output = child.wait_with_output().expect("callbox-cli output");
+    let _ = watchdog.join();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let events = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        events,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn run(args: &[&str], account: &Path) -> Run {
+    finish(spawn(args, account), Duration::from_secs(90))
+}
+
+fn wait_registered(registrar: &Registrar, user: &str) {
+    registrar.wait_registered(user, 1);
+}
+
+fn near(hz: &Value, expected: f64) -> bool {
+    hz.as_f64().is_some_and(|hz| (hz - expected).abs() <= 20.0)
+}
+
+#[test]
+fn register_with_digest_then_unregister() {
+    let registrar = Registrar::start();
+    let account = registrar.account_file("1002", "udp");
+    let run = run(&["register"], &account);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.kinds(),
+        vec!["registering", "registered", "unregistered", "summary"]
+    );
+    assert_eq!(run.summary()["registered"], true);
+    let log = registrar.log();
+    // 401 challenge, authenticated REGISTER, then the Expires: 0 one on exit (also challenged).
+    assert!(
+        log.matches("REQ REGISTER from sip:1002@127.0.0.1").count() >= 3,
+        "{log}"
+    );
+}
+
+#[test]
+fn a_wrong_password_fails_with_the_registrars_answer() {
+    let registrar = Registrar::start();
+    let account = registrar.account_file("1002", "udp");
+    let text = std::fs::read_to_string(&account)
+        .unwrap()
+        .replace("\"secret\"", "\"wrong\"");
+    std::fs::write(&account, text).unwrap();
+    let run = run(&["register"], &account);
+    assert_eq!(run.code, 1);
+    let failed = run.find("registration_failed");
+    assert_eq!(
+        failed.first().map(|e| e["sip_code"].clone()),
+        Some(Value::from(401)),
+        "{:?}",
+        run.events
+    );
+    assert!(run.stderr.contains("401"), "{}", run.stderr);
+}
+
+#[test]
+fn outbound_call_with_proxy_auth_audio_both_ways_dtmf_and_hold() {
+    let registrar = Registrar::start();
+    let far = Baresip::start(&registrar, "1001", 440, AnswerMode::Auto);
+    let account = registrar.account_file("1002", "udp");
+    let run = run(
+        &[
+            "call",
+            "sip:1001@127.0.0.1",
+            "--tone",
+            "1000",
+            "--dtmf",
+            "1#9",
+            "--hold-after",
+            "2",
+            "--duration",
+            "6",
+        ],
+        &account,
+    );
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    assert_eq!(
+        run.kinds(),
+        vec![
+            "dialing", "ringing", "answered", "held", "resumed", "ended", "summary"
+        ],
+        "{:?}",
+        run.events
+    );
+    let ended = run.find("ended")[0];
+    assert_eq!(ended["disposition"], "completed");
+    assert_eq!(ended["sip_code"], 200);
+    assert!(ended["duration_s"].as_f64().unwrap() >= 5.5);
+    // What Callbox heard: baresip's 440 Hz; what baresip heard: Callbox's 1000 Hz.
+    assert!(
+        near(&run.summary()["received_hz"], 440.0),
+        "{}",
+        run.summary()
+    );
+    let heard = far.received_hz();
+    assert!(
+        heard.is_some_and(|hz| (hz - 1000.0).abs() <= 20.0),
+        "baresip heard {heard:?}"
+    );
+    // The INVITE met kamailio's 407 and was sent again with credentials.
+    assert!(
+        registrar
+            .log()
+            .matches("REQ INVITE from sip:1002@127.0.0.1")
+            .count()
+            >= 2
+    );
+    // baresip saw the digits (RFC 4733) and the hold.
+    let digits: String = far
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "CALL_DTMF_START")
+        .filter_map(|e| e["param"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(digits, "1#9", "{:?}", far.event_types());
+}
+
+#[test]
+fn inbound_call_audio_both_ways_remote_dtmf_and_remote_hold() {
+    let registrar = Registrar::start();
+    let mut far = Baresip::start(&registrar, "1001", 440, AnswerMode::Auto);
+    let account = registrar.account_file("1002", "udp");
+    let agent = spawn(&["answer", "--tone", "1000", "--duration", "7"], &account);
+    wait_registered(&registrar, "1002");
+    far.command("dial", "sip:1002@127.0.0.1");
+    far.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_ESTABLISHED");
+    std::thread::sleep(Duration::from_secs(1));
+    far.command("sndcode", "4");
+    std::thread::sleep(Duration::from_millis(600));
+    far.command("hold", "");
+    std::thread::sleep(Duration::from_secs(1));
+    far.command("resume", "");
+    let run = finish(agent, Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    let incoming = run.find("incoming")[0];
+    assert_eq!(incoming["number"], "1001");
+    assert_eq!(incoming["waiting"], false);
+    assert_eq!(run.summary()["dtmf_received"], "4");
+    assert_eq!(run.find("held")[0]["by_remote"], true, "{:?}", run.events);
+    assert_eq!(run.find("resumed")[0]["by_remote"], true);
+    assert!(
+        near(&run.summary()["received_hz"], 440.0),
+        "{}",
+        run.summary()
+    );
+    let heard = far.received_hz();
+    assert!(
+        heard.is_some_and(|hz| (hz - 1000.0).abs() <= 20.0),
+        "baresip heard {heard:?}"
+    );
+}
+
+#[test]
+fn the_far_end_hangs_up_either_direction() {
+    let registrar = Registrar::start();
+    let mut far = Baresip::start(&registrar, "1001", 440, AnswerMode::Auto);
+    let account = registrar.account_file("1002", "udp");
+    // Outbound: Callbox would stay 30 s; baresip sends BYE after 2.
+    let agent = spawn(
+        &["call", "sip:1001@127.0.0.1", "--duration", "30"],
+        &account,
+    );
+    far.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_ESTABLISHED");
+    std::thread::sleep(Duration::from_secs(2));
+    far.command("hangup", "");
+    let started = Instant::now();
+    let run = finish(agent, Duration::from_secs(40));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ended = run.find("ended")[0];
+    assert_eq!(ended["disposition"], "completed");
+    assert_eq!(ended["reason"], "hung up by the far end");
+
+    // Inbound: baresip calls and hangs up after 2 s.
+    let agent = spawn(&["answer", "--duration", "30"], &account);
+    wait_registered(&registrar, "1002");
+    let established_before = far.count("CALL_ESTABLISHED");
+    far.command("dial", "sip:1002@127.0.0.1");
+    far.wait_count(
+        "CALL_ESTABLISHED",
+        established_before + 1,
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    far.command("hangup", "");
+    let run = finish(agent, Duration::from_secs(40));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.find("ended")[0]["reason"], "hung up by the far end");
+}
+
+#[test]
+fn cancel_before_answer_both_ways() {
+    let registrar = Registrar::start();
+    let mut far = Baresip::start(&registrar, "1001", 440, AnswerMode::Manual);
+    let account = registrar.account_file("1002", "udp");
+    // Callbox calls and gives up after 1.5 s of ringing: CANCEL, 487.
+    let run = run(
+        &["call", "sip:1001@127.0.0.1", "--cancel-after", "1.5"],
+        &account,
+    );
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    assert_eq!(run.kinds(), vec!["dialing", "ringing", "ended", "summary"]);
+    assert_eq!(run.find("ended")[0]["disposition"], "cancelled");
+    far.wait_event(Duration::from_secs(5), |e| e["type"] == "CALL_CLOSED");
+
+    // baresip calls and gives up before Callbox answers (it would answer after 10 s).
+    let agent = spawn(&["answer", "--answer-after", "10"], &account);
+    wait_registered(&registrar, "1002");
+    far.command("dial", "sip:1002@127.0.0.1");
+    std::thread::sleep(Duration::from_millis(1500));
+    far.command("hangup", "");
+    let run = finish(agent, Duration::from_secs(40));
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    let ended = run.find("ended")[0];
+    assert_eq!(ended["disposition"], "missed");
+    assert_eq!(ended["sip_code"], 487);
+}
+
+#[test]
+fn rejecting_busy_reaches_the_caller() {
+    let registrar = Registrar::start();
+    let mut far = Baresip::start(&registrar, "1001", 440, AnswerMode::Auto);
+    let account = registrar.account_file("1002", "udp");
+    let agent = spawn(&["answer", "--reject", "busy"], &account);
+    wait_registered(&registrar, "1002");
+    far.command("dial", "sip:1002@127.0.0.1");
+    let run = finish(agent, Duration::from_secs(40));
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    let ended = run.find("ended")[0];
+    assert_eq!(ended["disposition"], "rejected");
+    assert_eq!(ended["sip_code"], 486);
+    let closed = far.wait_event(Duration::from_secs(5), |e| e["type"] == "CALL_CLOSED");
+    assert!(closed.to_string().contains("486"), "{closed}");
+}

@@ -310,3 +310,188 @@ fn rejecting_busy_reaches_the_caller() {
     let closed = far.wait_event(Duration::from_secs(5), |e| e["type"] == "CALL_CLOSED");
     assert!(closed.to_string().contains("486"), "{closed}");
 }
+
+#[test]
+fn a_second_call_waits_and_is_answered_after_the_first() {
+    let registrar = Registrar::start();
+    let mut first = Baresip::start(&registrar, "1001", 440, AnswerMode::Auto);
+    let mut second = Baresip::start(&registrar, "1003", 440, AnswerMode::Auto);
+    let account = registrar.account_file("1002", "udp");
+    let agent = spawn(&["answer", "--duration", "4", "--take-waiting"], &account);
+    wait_registered(&registrar, "1002");
+    first.command("dial", "sip:1002@127.0.0.1");
+    first.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_ESTABLISHED");
+    std::thread::sleep(Duration::from_secs(1));
+    second.command("dial", "sip:1002@127.0.0.1");
+    second.wait_event(Duration::from_secs(20), |e| e["type"] == "CALL_ESTABLISHED");
+    let run = finish(agent, Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    let incoming = run.find("incoming");
+    assert_eq!(incoming.len(), 2, "{:?}", run.events);
+    assert_eq!(incoming[0]["waiting"], false);
+    assert_eq!(incoming[1]["waiting"], true);
+    assert_eq!(incoming[1]["number"], "1003");
+    assert_eq!(run.summary()["answered"], 2);
+    let ended: Vec<_> = run
+        .find("ended")
+        .iter()
+        .map(|e| e["call"].clone())
+        .collect();
+    assert_eq!(
+        ended,
+        vec![incoming[0]["call"].clone(), incoming[1]["call"].clone()]
+    );
+}
+
+#[test]
+fn blind_transfer_hands_the_call_to_the_target() {
+    let registrar = Registrar::start();
+    let far = Baresip::start(&registrar, "1001", 440, AnswerMode::Auto);
+    let target = Baresip::start(&registrar, "1003", 440, AnswerMode::Auto);
+    let account = registrar.account_file("1002", "udp");
+    let run = run(
+        &[
+            "call",
+            "sip:1001@127.0.0.1",
+            "--transfer",
+            "sip:1003@127.0.0.1",
+            "--duration",
+            "15",
+        ],
+        &account,
+    );
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    let transfers = run.find("transfer");
+    assert_eq!(
+        transfers.first().map(|t| t["sip_code"].clone()),
+        Some(Value::from(202)),
+        "{:?}",
+        run.events
+    );
+    let ended = run.find("ended")[0];
+    assert_eq!(ended["disposition"], "transferred");
+    // The far end called the transfer target.
+    let established =
+        target.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_ESTABLISHED");
+    assert!(
+        established["peeruri"]
+            .as_str()
+            .unwrap_or("")
+            .contains("1001"),
+        "{established}"
+    );
+    drop(far);
+}
+
+#[test]
+fn tcp_transport_both_directions() {
+    let registrar = Registrar::start();
+    let mut far = Baresip::start(&registrar, "1001", 440, AnswerMode::Auto);
+    let account = registrar.account_file("1002", "tcp");
+    let run = run(
+        &[
+            "call",
+            "sip:1001@127.0.0.1",
+            "--tone",
+            "1000",
+            "--duration",
+            "3",
+        ],
+        &account,
+    );
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    assert!(
+        near(&run.summary()["received_hz"], 440.0),
+        "{}",
+        run.summary()
+    );
+    assert!(
+        registrar
+            .log()
+            .contains("REQ INVITE from sip:1002@127.0.0.1")
+    );
+
+    let agent = spawn(&["answer", "--tone", "1000", "--duration", "3"], &account);
+    wait_registered(&registrar, "1002");
+    far.command("dial", "sip:1002@127.0.0.1");
+    let run = finish(agent, Duration::from_secs(40));
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    assert!(
+        near(&run.summary()["received_hz"], 440.0),
+        "{}",
+        run.summary()
+    );
+}
+
+#[test]
+fn tls_transport_both_directions() {
+    let registrar = Registrar::start_tls();
+    let mut far = Baresip::start(&registrar, "1001", 440, AnswerMode::Auto);
+    let account = registrar.account_file("1002", "tls");
+    let run = run(
+        &[
+            "call",
+            "sip:1001@127.0.0.1",
+            "--tone",
+            "1000",
+            "--duration",
+            "3",
+        ],
+        &account,
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "{}\n{:?}\n{}",
+        run.stderr,
+        run.events,
+        registrar.log()
+    );
+    assert!(
+        near(&run.summary()["received_hz"], 440.0),
+        "{}",
+        run.summary()
+    );
+
+    let agent = spawn(&["answer", "--tone", "1000", "--duration", "3"], &account);
+    wait_registered(&registrar, "1002");
+    far.command("dial", "sip:1002@127.0.0.1");
+    let run = finish(agent, Duration::from_secs(40));
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    assert!(
+        near(&run.summary()["received_hz"], 440.0),
+        "{}",
+        run.summary()
+    );
+}
+
+#[test]
+fn re_registers_after_the_registrar_restarts() {
+    let mut registrar = Registrar::start();
+    let mut far = Baresip::start(&registrar, "1001", 440, AnswerMode::Auto);
+    let account = registrar.account_file("1002", "udp");
+    let text = std::fs::read_to_string(&account)
+        .unwrap()
+        .replace("\"transport\"", "\"expires\":4,\"transport\"");
+    std::fs::write(&account, text).unwrap();
+    let agent = spawn(&["answer", "--wait", "40", "--duration", "2"], &account);
+    registrar.wait_registered("1002", 1);
+    // The restarted registrar has forgotten every binding.
+    let before = registrar.log().len();
+    registrar.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while registrar.log()[before..]
+        .matches("REQ REGISTER from sip:1002@")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no REGISTER after the restart");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Reachable again: a call through the new registrar finds Callbox.
+    far.command("dial", "sip:1002@127.0.0.1");
+    let run = finish(agent, Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    assert_eq!(run.summary()["answered"], 1);
+}

@@ -20,7 +20,7 @@ use rsipstack::dialog::dialog::{
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::dialog::registration::{RefreshOutcome, Registration};
+use rsipstack::dialog::registration::{Registration, backoff_interval, refresh_interval};
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{self as rsip, Header, StatusCode};
 use rsipstack::transaction::TransactionReceiver;
@@ -220,13 +220,32 @@ impl SipAgent {
         .map_err(|e| AgentError::Stack(e.to_string()))?;
         let udp_addr = udp.get_addr().clone();
         transport_layer.add_transport(udp.into());
+        let mut tcp_listen: Option<SocketAddr> = None;
         if account.transport == Transport::Tcp {
+            // rsipstack binds the listener when the endpoint starts serving, so an "any port"
+            // request would leave the Contact with port 0: choose the port here.
+            let port = if local_port != 0 {
+                local_port
+            } else {
+                std::net::TcpListener::bind(SocketAddr::new(local_ip, 0))
+                    .and_then(|probe| probe.local_addr())
+                    .map(|address| address.port())
+                    .map_err(|source| AgentError::Socket {
+                        what: "TCP listener",
+                        source,
+                    })?
+            };
             let listener = rsipstack::transport::tcp_listener::TcpListenerConnection::new(
-                SocketAddr::new(local_ip, local_port),
+                SocketAddr::new(local_ip, port),
                 None,
             )
             .await
             .map_err(|e| AgentError::Stack(e.to_string()))?;
+            tcp_listen = listener
+                .get_addr()
+                .addr
+                .port
+                .map(|port| SocketAddr::new(local_ip, u16::from(port)));
             transport_layer.add_transport(listener.into());
         }
         if account.transport == Transport::Tls
@@ -264,17 +283,17 @@ impl SipAgent {
         let mut first_hop = SipAddr::from(first_hop_socket);
         first_hop.r#type = Some(sip_transport);
         let contact_port = udp_addr.addr.port.map(u16::from).unwrap_or(5060);
-        let contact = rsip::Uri::try_from(match account.transport {
-            Transport::Udp => format!(
+        // The dialogs' Contact. UDP: our socket. TCP: our listener, so the proxy can open a
+        // connection to us. TLS (we have no server certificate): no transport parameter, so
+        // rsipstack puts in the local address of the TLS connection the request leaves on.
+        let contact = rsip::Uri::try_from(match (account.transport, tcp_listen) {
+            (Transport::Tcp, Some(listen)) => {
+                format!("sip:{}@{listen};transport=tcp", account.user)
+            }
+            _ => format!(
                 "sip:{}@{}",
                 account.user,
                 SocketAddr::new(local_ip, contact_port)
-            ),
-            other => format!(
-                "sip:{}@{};transport={}",
-                account.user,
-                SocketAddr::new(local_ip, contact_port),
-                other.as_str()
             ),
         })
         .map_err(|e| AgentError::Stack(e.to_string()))?;
@@ -561,70 +580,11 @@ impl Telephony for SipAgent {
             return Ok(());
         }
         let token = self.shared.shutdown.child_token();
-        let shared = self.shared.clone();
         let task_token = token.clone();
-        let task = self.shared.runtime.spawn(async move {
-            let mut registration =
-                Registration::new(shared.endpoint.clone(), Some(shared.credential.clone()));
-            registration.outbound_proxy = Some(shared.first_hop_socket);
-            let server = match registrar_uri(&shared) {
-                Ok(uri) => uri,
-                Err(e) => {
-                    shared.emit(TelephonyEvent::RegistrationFailed {
-                        sip_code: None,
-                        reason: e,
-                    });
-                    return;
-                }
-            };
-            shared.emit(TelephonyEvent::Registering);
-            let expires = shared.account.expires();
-            let events = shared.clone();
-            registration
-                .keep_alive(
-                    server.clone(),
-                    expires,
-                    task_token,
-                    move |outcome| match outcome {
-                        RefreshOutcome::Registered(response) => {
-                            let granted = granted_expires(response).unwrap_or(expires);
-                            let state = lock(&events.registration).clone();
-                            if state != (RegistrationState::Registered { expires: granted }) {
-                                events.emit(TelephonyEvent::Registered { expires: granted });
-                            } else {
-                                tracing::debug!(granted, "registration refreshed");
-                            }
-                        }
-                        RefreshOutcome::Rejected(response) => {
-                            let code = response.status_code.code();
-                            events.emit(TelephonyEvent::RegistrationFailed {
-                                sip_code: Some(code),
-                                reason: format!("{code} {}", reason_phrase(code)).trim().to_owned(),
-                            });
-                        }
-                        RefreshOutcome::Failed(error) => {
-                            events.emit(TelephonyEvent::RegistrationFailed {
-                                sip_code: None,
-                                reason: error.to_string(),
-                            });
-                        }
-                    },
-                )
-                .await;
-            // Cancelled: remove the binding (Expires: 0).
-            let was_registered = matches!(
-                *lock(&shared.registration),
-                RegistrationState::Registered { .. }
-            );
-            if was_registered {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    registration.register(server, Some(0)),
-                )
-                .await;
-            }
-            shared.emit(TelephonyEvent::Unregistered);
-        });
+        let task = self
+            .shared
+            .runtime
+            .spawn(keep_registered(self.shared.clone(), task_token));
         *registering = Some((token, task));
         Ok(())
     }
@@ -933,6 +893,106 @@ impl SipAgent {
         });
         Ok(())
     }
+}
+
+/// REGISTERs now, refreshes at 75 % of the granted lifetime, retries with backoff (1 s doubling
+/// to 60 s) while the registrar is unreachable or refuses, and removes the binding when
+/// cancelled. rsipstack's own `keep_alive` has the same timing, but this loop rebuilds the
+/// Contact before every attempt: over TLS it must name the connection's current local address,
+/// which changes when the connection is re-established.
+async fn keep_registered(shared: Arc<Shared>, token: CancellationToken) {
+    let mut registration =
+        Registration::new(shared.endpoint.clone(), Some(shared.credential.clone()));
+    registration.outbound_proxy = Some(shared.first_hop_socket);
+    let server = match registrar_uri(&shared) {
+        Ok(uri) => uri,
+        Err(reason) => {
+            shared.emit(TelephonyEvent::RegistrationFailed {
+                sip_code: None,
+                reason,
+            });
+            return;
+        }
+    };
+    shared.emit(TelephonyEvent::Registering);
+    let expires = shared.account.expires();
+    let mut failures: u32 = 0;
+    loop {
+        registration.contact = registration_contact(&shared).await;
+        let attempt = tokio::select! {
+            result = registration.register(server.clone(), Some(expires)) => result,
+            _ = token.cancelled() => break,
+        };
+        let wait = match attempt {
+            Ok(response) if response.status_code.kind() == rsip::StatusCodeKind::Successful => {
+                failures = 0;
+                let granted = granted_expires(&response).unwrap_or(expires);
+                let state = lock(&shared.registration).clone();
+                if state != (RegistrationState::Registered { expires: granted }) {
+                    shared.emit(TelephonyEvent::Registered { expires: granted });
+                }
+                refresh_interval(granted)
+            }
+            Ok(response) => {
+                failures += 1;
+                let code = response.status_code.code();
+                shared.emit(TelephonyEvent::RegistrationFailed {
+                    sip_code: Some(code),
+                    reason: format!("{code} {}", reason_phrase(code)).trim().to_owned(),
+                });
+                backoff_interval(failures - 1)
+            }
+            Err(error) => {
+                failures += 1;
+                shared.emit(TelephonyEvent::RegistrationFailed {
+                    sip_code: None,
+                    reason: error.to_string(),
+                });
+                backoff_interval(failures - 1)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = token.cancelled() => break,
+        }
+    }
+    let was_registered = matches!(
+        *lock(&shared.registration),
+        RegistrationState::Registered { .. }
+    );
+    if was_registered {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            registration.register(server, Some(0)),
+        )
+        .await;
+    }
+    shared.emit(TelephonyEvent::Unregistered);
+}
+
+/// The Contact to register: where the registrar should send our calls.
+async fn registration_contact(shared: &Shared) -> Option<rsip::typed::Contact> {
+    let uri = match shared.account.transport {
+        Transport::Udp | Transport::Tcp => shared.contact.clone(),
+        Transport::Tls => {
+            let (connection, _) = shared
+                .endpoint
+                .transport_layer
+                .lookup(&shared.first_hop, None)
+                .await
+                .ok()?;
+            let local = connection.get_addr().addr.clone();
+            rsip::Uri::try_from(
+                format!("sip:{}@{local};transport=tls", shared.account.user).as_str(),
+            )
+            .ok()?
+        }
+    };
+    Some(rsip::typed::Contact {
+        display_name: None,
+        uri,
+        params: vec![],
+    })
 }
 
 fn registrar_uri(shared: &Shared) -> Result<rsip::Uri, String> {

@@ -3,7 +3,8 @@
 //! tone frequency at each end: Callbox sends 1000 Hz, baresip 440 Hz.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use callbox_sip::lab::{AnswerMode, Baresip, Registrar};
+use callbox_sip::lab::{AnswerMode, Baresip, Registrar, Sipp, pcap_audio};
+use callbox_sip::media::tone::dominant_frequency;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -494,4 +495,154 @@ fn re_registers_after_the_registrar_restarts() {
     let run = finish(agent, Duration::from_secs(60));
     assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
     assert_eq!(run.summary()["answered"], 1);
+}
+
+/// Sets a key of a JSON account file.
+fn set(account: &Path, key: &str, value: Value) {
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(account).unwrap()).unwrap();
+    json[key] = value;
+    std::fs::write(account, json.to_string()).unwrap();
+}
+
+#[test]
+fn sipp_pcap_audio_and_dtmf_reach_the_agent() {
+    let registrar = Registrar::start();
+    let account = registrar.account_file("1002", "udp");
+    let port = callbox_sip::lab::free_port(false);
+    set(&account, "local_port", Value::from(port));
+    let agent = spawn(&["answer", "--duration", "30"], &account);
+    wait_registered(&registrar, "1002");
+    let mut sipp = Sipp::uac_pcap(&format!("127.0.0.1:{port}"), "1002");
+    assert!(sipp.wait(Duration::from_secs(60)), "{}", sipp.log());
+    let run = finish(agent, Duration::from_secs(40));
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    assert_eq!(run.find("answered")[0]["codec"], "PCMA");
+    assert_eq!(run.summary()["dtmf_received"], "1");
+    // What arrived is what the pcap holds: same dominant frequency.
+    let sent = pcap_audio(&Path::new(callbox_sip::lab::SIPP_PCAPS).join("g711a.pcap"));
+    let expected = dominant_frequency(&sent, 8000).expect("the pcap has audio");
+    assert!(near(&run.summary()["received_hz"], expected), "{} vs {expected}", run.summary());
+}
+
+const EARLY_MEDIA_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="183 with early media, then 200">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 183 Session Progress
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+
+]]></send>
+  <nop><action><exec play_pcap_audio="pcap/g711a.pcap"/></action></nop>
+  <pause milliseconds="3000"/>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+
+]]></send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"#;
+
+const BUSY_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="486 Busy Here">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK"/>
+</scenario>
+"#;
+
+#[test]
+fn early_media_plays_before_the_answer() {
+    let mut sipp = Sipp::uas(EARLY_MEDIA_UAS);
+    let dir = tempdir();
+    let account = dir.join("sipp.json");
+    std::fs::write(&account, format!(r#"{{"registrar":"127.0.0.1:{}","user":"1002"}}"#, sipp.port)).unwrap();
+    let run = run(&["call", "sip:service@127.0.0.1", "--duration", "1"], &account);
+    assert_eq!(run.code, 0, "{}\n{:?}\n{}", run.stderr, run.events, sipp.log());
+    assert_eq!(run.kinds(), vec!["dialing", "progress", "answered", "ended", "summary"], "{:?}", run.events);
+    let progress = run.find("progress")[0];
+    assert_eq!(progress["sip_code"], 183);
+    assert_eq!(progress["early_media"], true);
+    // The pcap played only during the 3 s of early media, yet it was heard.
+    let sent = pcap_audio(&Path::new(callbox_sip::lab::SIPP_PCAPS).join("g711a.pcap"));
+    let expected = dominant_frequency(&sent, 8000).expect("the pcap has audio");
+    assert!(near(&run.summary()["received_hz"], expected), "{} vs {expected}", run.summary());
+    assert!(sipp.wait(Duration::from_secs(20)), "{}", sipp.log());
+}
+
+#[test]
+fn a_busy_far_end_is_reported_with_its_cause() {
+    let mut sipp = Sipp::uas(BUSY_UAS);
+    let dir = tempdir();
+    let account = dir.join("sipp.json");
+    std::fs::write(&account, format!(r#"{{"registrar":"127.0.0.1:{}","user":"1002"}}"#, sipp.port)).unwrap();
+    let run = run(&["call", "sip:service@127.0.0.1"], &account);
+    assert_eq!(run.code, 1);
+    let ended = run.find("ended")[0];
+    assert_eq!(ended["disposition"], "busy");
+    assert_eq!(ended["sip_code"], 486);
+    assert!(run.stderr.contains("486"), "{}", run.stderr);
+    assert!(sipp.wait(Duration::from_secs(10)), "{}", sipp.log());
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("callbox-sip-test-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }

@@ -705,3 +705,130 @@ pub fn read_wav(bytes: &[u8]) -> Option<(u32, Vec<i16>)> {
     }
     None
 }
+
+/// A sipp run (uac or uas), with the shipped pcap files reachable as `pcap/…` from its
+/// working directory, as sipp's built-in scenarios expect.
+#[derive(Debug)]
+pub struct Sipp {
+    /// The port sipp listens on.
+    pub port: u16,
+    child: Option<Child>,
+    dir: LabDir,
+}
+
+/// Where Debian's sip-tester package keeps its pcap files.
+pub const SIPP_PCAPS: &str = "/usr/share/sip-tester";
+
+impl Sipp {
+    fn spawn(args: &[String], scenario: Option<&str>) -> Self {
+        require("sipp");
+        let dir = LabDir::new("sipp");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(SIPP_PCAPS, dir.path().join("pcap")).expect("pcap link");
+        let port = free_port(false);
+        let mut command = Command::new("sipp");
+        command.current_dir(dir.path());
+        if let Some(xml) = scenario {
+            std::fs::write(dir.path().join("scenario.xml"), xml).expect("scenario");
+            command.args(["-sf", "scenario.xml"]);
+        }
+        let log = std::fs::File::create(dir.path().join("sipp.log")).expect("log");
+        let child = command
+            .args(args)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-nostdin", "-trace_err"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("sipp starts");
+        Self { port, child: Some(child), dir }
+    }
+
+    /// A server running `scenario` (sipp XML) for one call.
+    pub fn uas(scenario: &str) -> Self {
+        let sipp = Self::spawn(&[], Some(scenario));
+        // sipp is ready when its UDP port is taken.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UdpSocket::bind(("127.0.0.1", sipp.port)).is_ok() {
+            assert!(Instant::now() < deadline, "sipp did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sipp
+    }
+
+    /// The built-in `uac_pcap` scenario: one call to `service@target` that plays
+    /// `g711a.pcap` (PCMA) and then the RFC 2833 digit `1`, then hangs up. Needs raw sockets
+    /// (root or CAP_NET_RAW).
+    pub fn uac_pcap(target: &str, service: &str) -> Self {
+        Self::spawn(&["-sn".into(), "uac_pcap".into(), target.into(), "-s".into(), service.into()], None)
+    }
+
+    /// Waits for sipp to finish; `true` when its call succeeded.
+    pub fn wait(&mut self, timeout: Duration) -> bool {
+        let Some(child) = self.child.as_mut() else { return false };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return status.success();
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// sipp's output.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sipp.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop(&mut child);
+        }
+    }
+}
+
+/// The audio of a pcap of RTP (Ethernet or Linux-cooked, IPv4, UDP), decoded from G.711 A-law
+/// or µ-law: what a peer playing that pcap sends.
+pub fn pcap_audio(path: &Path) -> Vec<i16> {
+    let bytes = std::fs::read(path).expect("pcap");
+    let mut samples = Vec::new();
+    if bytes.len() < 24 {
+        return samples;
+    }
+    let little = bytes[..4] == [0xD4, 0xC3, 0xB2, 0xA1];
+    let read32 = |b: &[u8]| {
+        let a: [u8; 4] = b.try_into().unwrap_or([0; 4]);
+        if little { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) }
+    };
+    let link = read32(&bytes[20..24]);
+    let link_header = match link {
+        113 => 16,
+        _ => 14,
+    };
+    let mut offset = 24;
+    while offset + 16 <= bytes.len() {
+        let captured = read32(&bytes[offset + 8..offset + 12]) as usize;
+        let frame = &bytes[offset + 16..(offset + 16 + captured).min(bytes.len())];
+        offset += 16 + captured;
+        let Some(ip) = frame.get(link_header..) else { continue };
+        if ip.first().map(|b| b >> 4) != Some(4) {
+            continue;
+        }
+        let ip_header = usize::from(ip[0] & 0x0F) * 4;
+        let Some(udp_payload) = ip.get(ip_header + 8..) else { continue };
+        let Ok(packet) = crate::media::rtp::RtpPacket::parse(udp_payload) else { continue };
+        let decode: fn(u8) -> i16 = match packet.payload_type {
+            0 => crate::media::g711::decode_ulaw,
+            8 => crate::media::g711::decode_alaw,
+            _ => continue,
+        };
+        samples.extend(packet.payload.iter().map(|&b| decode(b)));
+    }
+    samples
+}

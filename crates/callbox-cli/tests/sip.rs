@@ -646,3 +646,57 @@ fn tempdir() -> std::path::PathBuf {
 fn rand_suffix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
+
+/// Messages a broken or hostile peer might send (after RFC 4475's torture tests): none may
+/// crash the agent or stop it answering the next real call.
+fn torture_messages() -> Vec<Vec<u8>> {
+    let mut messages: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"\r\n\r\n".to_vec(),
+        b"garbage".to_vec(),
+        vec![0xFF; 1400],
+        (0..=255u8).collect(),
+        b"INVITE sip:1002@127.0.0.1 SIP/2.0\r\n\r\n".to_vec(),
+        b"INVITE sip:1002@127.0.0.1 SIP/7.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK1\r\n\r\n".to_vec(),
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKnope\r\nCSeq: 1 INVITE\r\n\r\n".to_vec(),
+        b"BYE sip:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK2\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:1002@127.0.0.1>;tag=2\r\nCall-ID: none\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        b"OPTIONS sip:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK3\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:1002@127.0.0.1>\r\nCall-ID: x\r\nCSeq: 99999999999999999999 OPTIONS\r\nContent-Length: -5\r\n\r\n".to_vec(),
+        b"INVITE sip:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK4\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:1002@127.0.0.1>\r\nCall-ID: y\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: 9999\r\n\r\nv=0\r\n".to_vec(),
+        b"INVITE sip:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK5\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:1002@127.0.0.1>\r\nCall-ID: z\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: 22\r\n\r\nm=audio 99999 RTP/AVP\r\n".to_vec(),
+        b"INVITE <sip:1002@127.0.0.1> SIP/2.0\r\nVia: ;;;\r\nFrom: \"\r\nTo: <\r\n\r\n".to_vec(),
+        "INVITE sip:1002@127.0.0.1 SIP/2.0\r\nFrom: \u{1F4DE}\u{0}\r\n\r\n".as_bytes().to_vec(),
+    ];
+    let mut long = b"OPTIONS sip:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK6\r\n".to_vec();
+    for _ in 0..500 {
+        long.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    long.extend_from_slice(b"\r\n");
+    messages.push(long);
+    messages
+}
+
+#[test]
+fn malformed_sip_does_not_stop_the_agent() {
+    let registrar = Registrar::start();
+    let account = registrar.account_file("1002", "udp");
+    let port = callbox_sip::lab::free_port(false);
+    set(&account, "local_port", Value::from(port));
+    let agent = spawn(&["answer", "--duration", "2", "--wait", "60"], &account);
+    wait_registered(&registrar, "1002");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..3 {
+        for message in torture_messages() {
+            let _ = socket.send_to(&message, ("127.0.0.1", port));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Still alive and still answering.
+    let mut far = Baresip::start(&registrar, "1001", 440, AnswerMode::Auto);
+    far.command("dial", "sip:1002@127.0.0.1");
+    let run = finish(agent, Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    assert_eq!(run.summary()["answered"], 1);
+    let answered_from: Vec<_> = run.find("incoming").iter().map(|e| e["number"].clone()).collect();
+    assert_eq!(answered_from, vec![Value::from("1001")], "{:?}", run.events);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}

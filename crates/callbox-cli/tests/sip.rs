@@ -521,7 +521,11 @@ fn sipp_pcap_audio_and_dtmf_reach_the_agent() {
     // What arrived is what the pcap holds: same dominant frequency.
     let sent = pcap_audio(&Path::new(callbox_sip::lab::SIPP_PCAPS).join("g711a.pcap"));
     let expected = dominant_frequency(&sent, 8000).expect("the pcap has audio");
-    assert!(near(&run.summary()["received_hz"], expected), "{} vs {expected}", run.summary());
+    assert!(
+        near(&run.summary()["received_hz"], expected),
+        "{} vs {expected}",
+        run.summary()
+    );
 }
 
 const EARLY_MEDIA_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -608,17 +612,40 @@ fn early_media_plays_before_the_answer() {
     let mut sipp = Sipp::uas(EARLY_MEDIA_UAS);
     let dir = tempdir();
     let account = dir.join("sipp.json");
-    std::fs::write(&account, format!(r#"{{"registrar":"127.0.0.1:{}","user":"1002"}}"#, sipp.port)).unwrap();
-    let run = run(&["call", "sip:service@127.0.0.1", "--duration", "1"], &account);
-    assert_eq!(run.code, 0, "{}\n{:?}\n{}", run.stderr, run.events, sipp.log());
-    assert_eq!(run.kinds(), vec!["dialing", "progress", "answered", "ended", "summary"], "{:?}", run.events);
+    std::fs::write(
+        &account,
+        format!(r#"{{"registrar":"127.0.0.1:{}","user":"1002"}}"#, sipp.port),
+    )
+    .unwrap();
+    let run = run(
+        &["call", "sip:service@127.0.0.1", "--duration", "1"],
+        &account,
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "{}\n{:?}\n{}",
+        run.stderr,
+        run.events,
+        sipp.log()
+    );
+    assert_eq!(
+        run.kinds(),
+        vec!["dialing", "progress", "answered", "ended", "summary"],
+        "{:?}",
+        run.events
+    );
     let progress = run.find("progress")[0];
     assert_eq!(progress["sip_code"], 183);
     assert_eq!(progress["early_media"], true);
     // The pcap played only during the 3 s of early media, yet it was heard.
     let sent = pcap_audio(&Path::new(callbox_sip::lab::SIPP_PCAPS).join("g711a.pcap"));
     let expected = dominant_frequency(&sent, 8000).expect("the pcap has audio");
-    assert!(near(&run.summary()["received_hz"], expected), "{} vs {expected}", run.summary());
+    assert!(
+        near(&run.summary()["received_hz"], expected),
+        "{} vs {expected}",
+        run.summary()
+    );
     assert!(sipp.wait(Duration::from_secs(20)), "{}", sipp.log());
 }
 
@@ -627,7 +654,11 @@ fn a_busy_far_end_is_reported_with_its_cause() {
     let mut sipp = Sipp::uas(BUSY_UAS);
     let dir = tempdir();
     let account = dir.join("sipp.json");
-    std::fs::write(&account, format!(r#"{{"registrar":"127.0.0.1:{}","user":"1002"}}"#, sipp.port)).unwrap();
+    std::fs::write(
+        &account,
+        format!(r#"{{"registrar":"127.0.0.1:{}","user":"1002"}}"#, sipp.port),
+    )
+    .unwrap();
     let run = run(&["call", "sip:service@127.0.0.1"], &account);
     assert_eq!(run.code, 1);
     let ended = run.find("ended")[0];
@@ -638,13 +669,20 @@ fn a_busy_far_end_is_reported_with_its_cause() {
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("callbox-sip-test-{}-{}", std::process::id(), rand_suffix()));
+    let dir = std::env::temp_dir().join(format!(
+        "callbox-sip-test-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// Messages a broken or hostile peer might send (after RFC 4475's torture tests): none may
@@ -666,7 +704,9 @@ fn torture_messages() -> Vec<Vec<u8>> {
         b"INVITE <sip:1002@127.0.0.1> SIP/2.0\r\nVia: ;;;\r\nFrom: \"\r\nTo: <\r\n\r\n".to_vec(),
         "INVITE sip:1002@127.0.0.1 SIP/2.0\r\nFrom: \u{1F4DE}\u{0}\r\n\r\n".as_bytes().to_vec(),
     ];
-    let mut long = b"OPTIONS sip:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK6\r\n".to_vec();
+    let mut long =
+        b"OPTIONS sip:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK6\r\n"
+            .to_vec();
     for _ in 0..500 {
         long.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
     }
@@ -696,7 +736,11 @@ fn malformed_sip_does_not_stop_the_agent() {
     let run = finish(agent, Duration::from_secs(60));
     assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
     assert_eq!(run.summary()["answered"], 1);
-    let answered_from: Vec<_> = run.find("incoming").iter().map(|e| e["number"].clone()).collect();
+    let answered_from: Vec<_> = run
+        .find("incoming")
+        .iter()
+        .map(|e| e["number"].clone())
+        .collect();
     assert_eq!(answered_from, vec![Value::from("1001")], "{:?}", run.events);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }

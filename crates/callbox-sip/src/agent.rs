@@ -370,11 +370,10 @@ impl SipAgent {
         let target = target.trim();
         let text = if target.starts_with("sip:") || target.starts_with("sips:") {
             target.to_owned()
-        } else if target.starts_with("tel:") {
+        } else if let Some(number) = target.strip_prefix("tel:") {
             format!(
                 "sip:{}@{}",
-                dialable(&target[4..])
-                    .ok_or_else(|| TelephonyError::InvalidTarget(target.into()))?,
+                dialable(number).ok_or_else(|| TelephonyError::InvalidTarget(target.into()))?,
                 self.shared.domain
             )
         } else if target.contains('@') {
@@ -696,14 +695,12 @@ impl Telephony for SipAgent {
             CallState::Dialing | CallState::RingingOut | CallState::EarlyMedia => {
                 let shared = self.shared.clone();
                 self.shared.runtime.spawn(async move {
-                    match dialog {
-                        Some(dialog) => {
-                            if let Err(error) = dialog.cancel().await {
-                                tracing::warn!(%error, "CANCEL failed");
-                            }
-                        }
-                        // The INVITE has not been built yet: place_call sees hangup_requested.
-                        None => {}
+                    // Without a dialog the INVITE is not built yet: place_call sees
+                    // hangup_requested and cancels it.
+                    if let Some(dialog) = dialog
+                        && let Err(error) = dialog.cancel().await
+                    {
+                        tracing::warn!(%error, "CANCEL failed");
                     }
                     // The 487 (or the dialog's termination) ends the call; make sure it ends
                     // even if the far end never answers the CANCEL.
@@ -714,10 +711,10 @@ impl Telephony for SipAgent {
             CallState::Answering | CallState::Up => {
                 let shared = self.shared.clone();
                 self.shared.runtime.spawn(async move {
-                    if let Some(dialog) = dialog {
-                        if let Err(error) = dialog.bye().await {
-                            tracing::warn!(%error, "BYE failed");
-                        }
+                    if let Some(dialog) = dialog
+                        && let Err(error) = dialog.bye().await
+                    {
+                        tracing::warn!(%error, "BYE failed");
                     }
                     shared.end_call(call, Some(200), "hung up here", None);
                 });
@@ -790,10 +787,10 @@ impl Telephony for SipAgent {
                         target: target.clone(),
                         sip_code: code,
                     });
-                    if !(200..300).contains(&code) {
-                        if let Some(entry) = lock(&shared.calls).get_mut(&call) {
-                            entry.transfer = None;
-                        }
+                    if !(200..300).contains(&code)
+                        && let Some(entry) = lock(&shared.calls).get_mut(&call)
+                    {
+                        entry.transfer = None;
                     }
                 }
                 Ok(None) => {}
@@ -1108,7 +1105,7 @@ async fn place_call(
                 shared.end_call(
                     call,
                     Some(code),
-                    &format!("{code} {}", reason_phrase(code)).trim().to_owned(),
+                    format!("{code} {}", reason_phrase(code)).trim(),
                     None,
                 );
             }

@@ -735,13 +735,26 @@ impl Sipp {
         let log = std::fs::File::create(dir.path().join("sipp.log")).expect("log");
         let child = command
             .args(args)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-nostdin", "-trace_err"])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-m",
+                "1",
+                "-nostdin",
+                "-trace_err",
+            ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
             .expect("sipp starts");
-        Self { port, child: Some(child), dir }
+        Self {
+            port,
+            child: Some(child),
+            dir,
+        }
     }
 
     /// A server running `scenario` (sipp XML) for one call.
@@ -760,12 +773,23 @@ impl Sipp {
     /// `g711a.pcap` (PCMA) and then the RFC 2833 digit `1`, then hangs up. Needs raw sockets
     /// (root or CAP_NET_RAW).
     pub fn uac_pcap(target: &str, service: &str) -> Self {
-        Self::spawn(&["-sn".into(), "uac_pcap".into(), target.into(), "-s".into(), service.into()], None)
+        Self::spawn(
+            &[
+                "-sn".into(),
+                "uac_pcap".into(),
+                target.into(),
+                "-s".into(),
+                service.into(),
+            ],
+            None,
+        )
     }
 
     /// Waits for sipp to finish; `true` when its call succeeded.
     pub fn wait(&mut self, timeout: Duration) -> bool {
-        let Some(child) = self.child.as_mut() else { return false };
+        let Some(child) = self.child.as_mut() else {
+            return false;
+        };
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -804,7 +828,11 @@ pub fn pcap_audio(path: &Path) -> Vec<i16> {
     let little = bytes[..4] == [0xD4, 0xC3, 0xB2, 0xA1];
     let read32 = |b: &[u8]| {
         let a: [u8; 4] = b.try_into().unwrap_or([0; 4]);
-        if little { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) }
+        if little {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
     };
     let link = read32(&bytes[20..24]);
     let link_header = match link {
@@ -816,13 +844,19 @@ pub fn pcap_audio(path: &Path) -> Vec<i16> {
         let captured = read32(&bytes[offset + 8..offset + 12]) as usize;
         let frame = &bytes[offset + 16..(offset + 16 + captured).min(bytes.len())];
         offset += 16 + captured;
-        let Some(ip) = frame.get(link_header..) else { continue };
+        let Some(ip) = frame.get(link_header..) else {
+            continue;
+        };
         if ip.first().map(|b| b >> 4) != Some(4) {
             continue;
         }
         let ip_header = usize::from(ip[0] & 0x0F) * 4;
-        let Some(udp_payload) = ip.get(ip_header + 8..) else { continue };
-        let Ok(packet) = crate::media::rtp::RtpPacket::parse(udp_payload) else { continue };
+        let Some(udp_payload) = ip.get(ip_header + 8..) else {
+            continue;
+        };
+        let Ok(packet) = crate::media::rtp::RtpPacket::parse(udp_payload) else {
+            continue;
+        };
         let decode: fn(u8) -> i16 = match packet.payload_type {
             0 => crate::media::g711::decode_ulaw,
             8 => crate::media::g711::decode_alaw,

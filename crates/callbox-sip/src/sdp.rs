@@ -359,11 +359,13 @@ pub fn parse(body: &str) -> Result<RemoteMedia, SdpError> {
             .map(|(_, e)| e.as_str());
         let name = encoding.and_then(|e| e.split('/').next());
         match (pt, name) {
-            (_, Some(n)) if n.eq_ignore_ascii_case("telephone-event") => {
-                // Prefer the 8 kHz telephone-event (G.711's clock).
-                if telephone_event.is_none() || encoding.is_some_and(|e| e.ends_with("/8000")) {
-                    telephone_event = Some(pt);
-                }
+            // Prefer the 8 kHz telephone-event (G.711's clock).
+            (_, Some(n))
+                if n.eq_ignore_ascii_case("telephone-event")
+                    && (telephone_event.is_none()
+                        || encoding.is_some_and(|e| e.ends_with("/8000"))) =>
+            {
+                telephone_event = Some(pt);
             }
             (_, Some(n)) => {
                 if let Some(codec) = Codec::from_name(n)

@@ -134,7 +134,7 @@ impl DtmfSender {
             marker: frame == 0,
             frames_since_start: frame,
         };
-        if frame >= DIGIT_FRAMES + 1 {
+        if frame > DIGIT_FRAMES {
             self.current = None;
             self.gap = GAP_FRAMES;
         } else {

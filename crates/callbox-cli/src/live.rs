@@ -253,8 +253,14 @@ pub fn secret(places: &Places, command: SecretCommand) -> anyhow::Result<ExitCod
         SecretCommand::Set { integration, field }
         | SecretCommand::Delete { integration, field } => (integration, field),
     };
-    let config = integrations::load_named(&paths.integrations_dir, integration)?;
-    let secret_fields = config.secret_fields();
+    // The SIP password of the telephony integration (telephony.toml) is the one secret that
+    // belongs to no CRM integration.
+    let telephony = integration == callbox_engine::telephony::SECRETS && field == "password";
+    let secret_fields = if telephony {
+        vec![field.clone()]
+    } else {
+        integrations::load_named(&paths.integrations_dir, integration)?.secret_fields()
+    };
     if !secret_fields.contains(field) {
         anyhow::bail!(
             "{field} is not a secret field of {integration} (its secret fields: {})",

@@ -98,6 +98,8 @@ enum Command {
     Sip {
         #[command(subcommand)]
         command: sip::SipCommand,
+        #[command(flatten)]
+        places: live::Places,
     },
     /// Evaluate a GJSON path over a JSON document.
     Path {
@@ -212,7 +214,7 @@ fn main() -> ExitCode {
             live::outbox(&places, command, HttpSettings::default())
         }
         Command::Contacts { command, places } => contacts::run(command, &places),
-        Command::Sip { command } => sip::run(command),
+        Command::Sip { command, places } => sip::run(command, &places),
     };
     match result {
         Ok(code) => code,

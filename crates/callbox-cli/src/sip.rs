@@ -20,9 +20,10 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 pub enum SipCommand {
     /// Register the account, report the outcome, then remove the registration.
     Register {
-        /// Account file (JSON or TOML).
+        /// Account file (JSON or TOML); default: the configured telephony account
+        /// (`telephony.toml`, password from the keychain).
         #[arg(long)]
-        account: PathBuf,
+        account: Option<PathBuf>,
         /// Stay registered this many seconds (refreshes and re-registrations are printed).
         #[arg(long, default_value_t = 0.0)]
         stay: f64,
@@ -31,9 +32,10 @@ pub enum SipCommand {
     Call {
         /// SIP URI or number to call.
         uri: String,
-        /// Account file (JSON or TOML).
+        /// Account file (JSON or TOML); default: the configured telephony account
+        /// (`telephony.toml`, password from the keychain).
         #[arg(long)]
-        account: PathBuf,
+        account: Option<PathBuf>,
         /// Send a sine tone of this frequency as the microphone (else silence).
         #[arg(long)]
         tone: Option<f64>,
@@ -58,9 +60,10 @@ pub enum SipCommand {
     },
     /// Register, wait for a call, answer it (or reject it) and report its events.
     Answer {
-        /// Account file (JSON or TOML).
+        /// Account file (JSON or TOML); default: the configured telephony account
+        /// (`telephony.toml`, password from the keychain).
         #[arg(long)]
-        account: PathBuf,
+        account: Option<PathBuf>,
         /// Send a sine tone of this frequency as the microphone (else silence).
         #[arg(long)]
         tone: Option<f64>,
@@ -142,7 +145,7 @@ fn print_event(event: &TelephonyEvent, outcome: &mut Outcome) {
 }
 
 /// Runs a `sip` command.
-pub fn run(command: SipCommand) -> anyhow::Result<ExitCode> {
+pub fn run(command: SipCommand, places: &crate::live::Places) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -154,8 +157,23 @@ pub fn run(command: SipCommand) -> anyhow::Result<ExitCode> {
             | SipCommand::Call { account, .. }
             | SipCommand::Answer { account, .. } => account.clone(),
         };
-        let account = Account::load(&account_path)?;
-        let password = account.password_or_env();
+        let (account, password) = match account_path {
+            Some(path) => {
+                let account = Account::load(&path)?;
+                let password = account.password_or_env();
+                (account, password)
+            }
+            None => {
+                let paths = places.paths();
+                let keychain = callbox_engine::secret_store::LazyKeychain::new();
+                callbox_engine::telephony::load_account(&paths, &keychain)?.with_context(|| {
+                    format!(
+                        "no SIP account: give --account FILE or write {}",
+                        callbox_engine::telephony::settings_file(&paths).display()
+                    )
+                })?
+            }
+        };
         let tone = match &command {
             SipCommand::Call { tone, .. } | SipCommand::Answer { tone, .. } => *tone,
             SipCommand::Register { .. } => None,

@@ -744,3 +744,39 @@ fn malformed_sip_does_not_stop_the_agent() {
     assert_eq!(answered_from, vec![Value::from("1001")], "{:?}", run.events);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
+
+#[test]
+fn the_configured_telephony_account_is_used_without_an_account_file() {
+    let registrar = Registrar::start();
+    let config = tempdir();
+    std::fs::create_dir_all(config.join("integrations")).unwrap();
+    std::fs::write(
+        config.join("telephony.toml"),
+        format!("registrar = \"{}\"\ndomain = \"127.0.0.1\"\nuser = \"1002\"\nnumber = \"+14155550102\"\n", registrar.address()),
+    )
+    .unwrap();
+    // The password comes from the keychain, else CALLBOX_SIP_PASSWORD (used here).
+    let output = cli()
+        .args(["sip", "register", "--integrations"])
+        .arg(config.join("integrations"))
+        .env("CALLBOX_SIP_PASSWORD", "secret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("\"registered\""), "{stdout}");
+    // Without any account the message names the file to write.
+    let empty = tempdir();
+    let output = cli()
+        .args(["sip", "register", "--integrations"])
+        .arg(empty.join("integrations"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("telephony.toml"));
+}

@@ -15,6 +15,7 @@ pub mod scenario;
 pub mod secret_store;
 pub mod setup;
 pub mod store;
+pub mod telephony;
 pub mod time_zone;
 pub mod tokens;
 

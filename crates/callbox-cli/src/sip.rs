@@ -15,9 +15,29 @@ use std::time::Duration;
 use tokio::sync::broadcast::Receiver;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
+/// Where a call's audio comes from and goes.
+#[derive(clap::Args, Clone, Default)]
+pub struct AudioChoice {
+    /// Use the OS's audio devices (default: generated audio — the `--tone` or silence as the
+    /// microphone, and a capture of what is received, measured in the summary).
+    #[arg(long)]
+    system_audio: bool,
+    /// Microphone by name (`sip devices`); default: the system's.
+    #[arg(long, requires = "system_audio")]
+    input: Option<String>,
+    /// Speaker or headset by name; default: the system's.
+    #[arg(long, requires = "system_audio")]
+    output: Option<String>,
+    /// Device that rings for incoming calls; default: the output.
+    #[arg(long, requires = "system_audio")]
+    ringing: Option<String>,
+}
+
 /// `sip` subcommands.
 #[derive(Subcommand)]
 pub enum SipCommand {
+    /// List the audio devices the OS offers (one JSON object per device).
+    Devices,
     /// Register the account, report the outcome, then remove the registration.
     Register {
         /// Account file (JSON or TOML); default: the configured telephony account
@@ -54,6 +74,8 @@ pub enum SipCommand {
         /// Blind-transfer the call to this URI or number one second after the answer.
         #[arg(long)]
         transfer: Option<String>,
+        #[command(flatten)]
+        audio: AudioChoice,
         /// Register before dialling (needed when the far end calls back or the PBX wants it).
         #[arg(long)]
         register: bool,
@@ -89,6 +111,8 @@ pub enum SipCommand {
         /// waiting); without this it is rejected busy.
         #[arg(long)]
         take_waiting: bool,
+        #[command(flatten)]
+        audio: AudioChoice,
     },
 }
 
@@ -151,11 +175,18 @@ pub fn run(command: SipCommand, places: &crate::live::Places) -> anyhow::Result<
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if let SipCommand::Devices = command {
+        for device in callbox_sip::audio::system::list_devices() {
+            print(&serde_json::to_value(&device)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     runtime.block_on(async move {
         let account_path = match &command {
             SipCommand::Register { account, .. }
             | SipCommand::Call { account, .. }
             | SipCommand::Answer { account, .. } => account.clone(),
+            SipCommand::Devices => None,
         };
         let (account, password) = match account_path {
             Some(path) => {
@@ -174,22 +205,34 @@ pub fn run(command: SipCommand, places: &crate::live::Places) -> anyhow::Result<
                 })?
             }
         };
-        let tone = match &command {
-            SipCommand::Call { tone, .. } | SipCommand::Answer { tone, .. } => *tone,
-            SipCommand::Register { .. } => None,
+        let (tone, choice) = match &command {
+            SipCommand::Call { tone, audio, .. } | SipCommand::Answer { tone, audio, .. } => {
+                (*tone, audio.clone())
+            }
+            SipCommand::Register { .. } | SipCommand::Devices => (None, AudioChoice::default()),
         };
-        let audio = GeneratedAudio {
+        let generated = GeneratedAudio {
             tone_hz: tone,
             ..Default::default()
         };
-        let capture = audio.capture.clone();
-        let agent = SipAgent::start(account, password, Arc::new(audio)).await?;
+        let capture = generated.capture.clone();
+        let devices: Arc<dyn callbox_sip::AudioDevices> = if choice.system_audio {
+            Arc::new(callbox_sip::audio::system::SystemAudio {
+                input: choice.input,
+                output: choice.output,
+                ringing: choice.ringing,
+            })
+        } else {
+            Arc::new(generated)
+        };
+        let agent = SipAgent::start(account, password, devices).await?;
         let mut events = agent.subscribe();
         let mut outcome = Outcome::default();
         let succeeded = match command {
             SipCommand::Register { stay, .. } => {
                 register(&agent, &mut events, &mut outcome, stay).await
             }
+            SipCommand::Devices => true,
             SipCommand::Call {
                 uri,
                 duration,

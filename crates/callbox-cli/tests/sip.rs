@@ -780,3 +780,33 @@ fn the_configured_telephony_account_is_used_without_an_account_file() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("telephony.toml"));
 }
+
+#[test]
+fn system_audio_opens_the_os_devices_and_the_call_goes_through() {
+    // No sound card on test machines: ALSA's `null` device stands in for a headset.
+    let devices = cli().args(["sip", "devices"]).output().unwrap();
+    assert_eq!(devices.status.code(), Some(0));
+    let listed = String::from_utf8_lossy(&devices.stdout);
+    assert!(listed.contains("\"id\":\"alsa:null\""), "{listed}");
+    let registrar = Registrar::start();
+    let far = Baresip::start(&registrar, "1001", 440, AnswerMode::Auto);
+    let account = registrar.account_file("1002", "udp");
+    let run = run(
+        &[
+            "call",
+            "sip:1001@127.0.0.1",
+            "--system-audio",
+            "--input",
+            "alsa:null",
+            "--output",
+            "alsa:null",
+            "--duration",
+            "2",
+        ],
+        &account,
+    );
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    assert_eq!(run.find("ended")[0]["disposition"], "completed");
+    // The null microphone records zeros: baresip hears silence, not a tone.
+    assert_eq!(far.received_hz(), None);
+}

@@ -4,6 +4,9 @@
 //! capture, so no sound card is needed.
 
 use crate::media::tone::{Sine, dominant_frequency};
+
+#[cfg(feature = "system-audio")]
+pub mod system;
 use std::sync::{Arc, Mutex};
 
 /// The rate every source and sink works at.

@@ -603,19 +603,27 @@ impl Telephony for SipAgent {
         let callee = self.target_uri(target)?;
         let call = self.shared.new_call_id();
         let shared = self.shared.clone();
-        let to = callee.to_string();
+        // Reported before the work starts, so no event of this call can come before it.
+        self.shared.emit(TelephonyEvent::Dialing {
+            call,
+            to: callee.to_string(),
+        });
         self.shared.runtime.spawn(async move {
             if let Err(error) = place_call(shared.clone(), call, callee).await {
-                shared.emit(TelephonyEvent::Ended {
-                    call,
-                    disposition: Disposition::Failed,
-                    sip_code: None,
-                    reason: error.to_string(),
-                    duration_s: 0.0,
-                });
+                let known = lock(&shared.calls).contains_key(&call);
+                if known {
+                    shared.end_call(call, None, &error.to_string(), Some(Disposition::Failed));
+                } else {
+                    shared.emit(TelephonyEvent::Ended {
+                        call,
+                        disposition: Disposition::Failed,
+                        sip_code: None,
+                        reason: error.to_string(),
+                        duration_s: 0.0,
+                    });
+                }
             }
         });
-        self.shared.emit(TelephonyEvent::Dialing { call, to });
         Ok(call)
     }
 

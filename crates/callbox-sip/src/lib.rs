@@ -3,7 +3,8 @@
 //! The rest of Callbox depends on the [`Telephony`] trait: register, dial, answer, reject, hang
 //! up, hold/resume, mute, DTMF, transfer, and a stream of typed [`TelephonyEvent`]s. The first
 //! implementation is [`SipAgent`], a SIP user agent (signalling through rsipstack, media in
-//! [`media`]); [`fake::ScriptedTelephony`] stands in for it in other crates' tests.
+//! [`media`]); `fake::ScriptedTelephony` (feature `test-support`) stands in for it in other
+//! crates' tests.
 
 pub mod account;
 pub mod agent;

@@ -9,6 +9,8 @@ command -v pkg-config >/dev/null 2>&1 || need_packages+=(pkg-config)
 command -v curl >/dev/null 2>&1 || need_packages+=(curl ca-certificates)
 # The softphone's audio goes through ALSA (cpal): its headers are needed to build.
 [ -e /usr/include/alsa/asoundlib.h ] || need_packages+=(libasound2-dev)
+# Opus: the opus crate builds libopus from its bundled source with cmake.
+command -v cmake >/dev/null 2>&1 || need_packages+=(cmake)
 
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "setup: installing ${need_packages[*]}" >&2

@@ -810,3 +810,55 @@ fn system_audio_opens_the_os_devices_and_the_call_goes_through() {
     // The null microphone records zeros: baresip hears silence, not a tone.
     assert_eq!(far.received_hz(), None);
 }
+
+#[test]
+fn opus_calls_both_ways_with_a_baresip_that_speaks_only_opus() {
+    let registrar = Registrar::start();
+    let mut far =
+        Baresip::start_with_codecs(&registrar, "1001", 440, AnswerMode::Auto, "opus/48000/2");
+    let account = registrar.account_file("1002", "udp");
+    let run = run(
+        &[
+            "call",
+            "sip:1001@127.0.0.1",
+            "--tone",
+            "1000",
+            "--dtmf",
+            "7",
+            "--duration",
+            "4",
+        ],
+        &account,
+    );
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    assert_eq!(run.find("answered")[0]["codec"], "opus");
+    assert!(
+        near(&run.summary()["received_hz"], 440.0),
+        "{}",
+        run.summary()
+    );
+    let heard = far.received_hz();
+    assert!(
+        heard.is_some_and(|hz| (hz - 1000.0).abs() <= 20.0),
+        "baresip heard {heard:?}"
+    );
+    let digits: String = far
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "CALL_DTMF_START")
+        .filter_map(|e| e["param"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(digits, "7", "{:?}", far.event_types());
+
+    let agent = spawn(&["answer", "--tone", "1000", "--duration", "3"], &account);
+    wait_registered(&registrar, "1002");
+    far.command("dial", "sip:1002@127.0.0.1");
+    let run = finish(agent, Duration::from_secs(40));
+    assert_eq!(run.code, 0, "{}\n{:?}", run.stderr, run.events);
+    assert_eq!(run.find("answered")[0]["codec"], "opus");
+    assert!(
+        near(&run.summary()["received_hz"], 440.0),
+        "{}",
+        run.summary()
+    );
+}

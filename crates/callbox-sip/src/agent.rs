@@ -475,7 +475,7 @@ impl Shared {
             address: media.local_addr(),
             session_id: rand::random::<u32>().into(),
             version: 1,
-            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            codecs: Codec::supported(),
         };
         Ok((media, local, receiver))
     }
@@ -1243,7 +1243,7 @@ async fn incoming_call(
         && !offer
             .codecs
             .iter()
-            .any(|(_, c)| matches!(c, Codec::Pcmu | Codec::Pcma))
+            .any(|(_, c)| Codec::supported().contains(c))
     {
         let _ = tx.reply(StatusCode::NotAcceptableHere).await;
         return;

@@ -448,8 +448,21 @@ pub enum AnswerMode {
 }
 
 impl Baresip {
-    /// Starts baresip as `user` registered at `registrar`, sending a sine of `tone_hz`.
+    /// Starts baresip as `user` registered at `registrar`, sending a sine of `tone_hz`, with
+    /// G.711 (µ-law, A-law).
     pub fn start(registrar: &Registrar, user: &str, tone_hz: u32, answer: AnswerMode) -> Self {
+        Self::start_with_codecs(registrar, user, tone_hz, answer, "PCMU,PCMA")
+    }
+
+    /// Like [`Baresip::start`], offering and accepting only `codecs` (baresip names, e.g.
+    /// `opus` or `PCMA`).
+    pub fn start_with_codecs(
+        registrar: &Registrar,
+        user: &str,
+        tone_hz: u32,
+        answer: AnswerMode,
+        codecs: &str,
+    ) -> Self {
         require("baresip");
         let dir = LabDir::new(&format!("baresip-{user}"));
         let sip_port = free_port(true);
@@ -461,7 +474,7 @@ impl Baresip {
              audio_player alsa,null\naudio_source ausine,{tone_hz}\naudio_alert alsa,null\naudio_level no\n\
              ausrc_format s16\nauplay_format s16\nauenc_format s16\naudec_format s16\naudio_buffer 20-160\n\
              rtp_ports {rtp_base}-{}\nrtp_timeout 0\nnet_interface 127.0.0.1\nmodule_path /usr/lib/baresip/modules\n\
-             module g711.so\nmodule alsa.so\nmodule ausine.so\nmodule sndfile.so\nmodule_app account.so\n\
+             module g711.so\nmodule opus.so\nmodule alsa.so\nmodule ausine.so\nmodule sndfile.so\nmodule_app account.so\n\
              module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{control_port}\n\
              snd_path {}\nausrc_srate 48000\nausrc_channels 2\n",
             rtp_base + 9,
@@ -473,7 +486,7 @@ impl Baresip {
             AnswerMode::Manual => "manual",
         };
         let account = format!(
-            "<sip:{user}@127.0.0.1>;auth_user={user};auth_pass={PASSWORD};outbound=\"sip:127.0.0.1:{};transport=udp\";answermode={mode};audio_codecs=PCMU,PCMA;regint=300\n",
+            "<sip:{user}@127.0.0.1>;auth_user={user};auth_pass={PASSWORD};outbound=\"sip:127.0.0.1:{};transport=udp\";answermode={mode};audio_codecs={codecs};regint=300\n",
             registrar.port
         );
         std::fs::write(dir.path().join("accounts"), account).expect("accounts");

@@ -38,6 +38,8 @@ pub enum Codec {
     Pcmu,
     /// G.711 A-law, static payload type 8.
     Pcma,
+    /// Opus (RFC 7587), dynamic payload type, 48 kHz RTP clock; Callbox runs it narrowband.
+    Opus,
 }
 
 impl Codec {
@@ -46,23 +48,58 @@ impl Codec {
         match self {
             Codec::Pcmu => "PCMU",
             Codec::Pcma => "PCMA",
+            Codec::Opus => "opus",
         }
     }
 
-    /// The static payload type.
+    /// The payload type Callbox offers it with (static for G.711, [`OPUS_PT`] for Opus).
     pub fn static_payload_type(self) -> u8 {
         match self {
             Codec::Pcmu => 0,
             Codec::Pcma => 8,
+            Codec::Opus => OPUS_PT,
         }
     }
 
-    fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_uppercase().as_str() {
-            "PCMU" => Some(Codec::Pcmu),
-            "PCMA" => Some(Codec::Pcma),
+    /// The RTP clock rate.
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            Codec::Pcmu | Codec::Pcma => 8000,
+            Codec::Opus => 48000,
+        }
+    }
+
+    /// The rtpmap encoding: name/clock[/channels].
+    fn rtpmap(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU/8000",
+            Codec::Pcma => "PCMA/8000",
+            Codec::Opus => "opus/48000/2",
+        }
+    }
+
+    /// Reads an rtpmap encoding (`PCMU/8000`, `opus/48000/2`): the codec when name and clock fit.
+    fn from_rtpmap(encoding: &str) -> Option<Self> {
+        let mut parts = encoding.split('/');
+        let name = parts.next()?.to_ascii_uppercase();
+        let clock: u32 = parts.next()?.trim().parse().ok()?;
+        match (name.as_str(), clock) {
+            ("PCMU", 8000) => Some(Codec::Pcmu),
+            ("PCMA", 8000) => Some(Codec::Pcma),
+            ("OPUS", 48000) => Some(Codec::Opus),
             _ => None,
         }
+    }
+
+    /// The codecs this build speaks, in the order Callbox offers them: Opus first when built
+    /// with the `opus` feature, then G.711 µ-law and A-law (always).
+    pub fn supported() -> Vec<Codec> {
+        let mut codecs = Vec::new();
+        if cfg!(feature = "opus") {
+            codecs.push(Codec::Opus);
+        }
+        codecs.extend([Codec::Pcmu, Codec::Pcma]);
+        codecs
     }
 }
 
@@ -123,8 +160,8 @@ pub struct RemoteMedia {
     pub codecs: Vec<(u8, Codec)>,
     /// All payload types offered, for error messages.
     pub offered: Vec<String>,
-    /// The telephone-event payload type, if offered.
-    pub telephone_event: Option<u8>,
+    /// The telephone-event payload types offered, with their clock rates.
+    pub telephone_events: Vec<(u8, u32)>,
     /// The peer's direction, seen from the peer.
     pub direction: MediaDirection,
     /// The origin line's session version (`o=`), to tell a changed description from a repeat.
@@ -142,12 +179,18 @@ pub struct Negotiated {
     pub codec: Codec,
     /// Telephone-event payload type both sides use, if any.
     pub telephone_event: Option<u8>,
+    /// The telephone-event's RTP clock (8000, or 48000 next to Opus).
+    pub telephone_event_clock: u32,
     /// Our direction.
     pub direction: MediaDirection,
 }
 
-/// The telephone-event payload type Callbox offers.
+/// The telephone-event payload type Callbox offers at 8 kHz.
 pub const TELEPHONE_EVENT_PT: u8 = 101;
+/// The telephone-event payload type Callbox offers at 48 kHz (beside Opus).
+pub const TELEPHONE_EVENT_48K_PT: u8 = 102;
+/// The payload type Callbox offers Opus with.
+pub const OPUS_PT: u8 = 111;
 
 /// Our description of the local stream.
 #[derive(Debug, Clone)]
@@ -170,7 +213,11 @@ impl LocalMedia {
             .iter()
             .map(|c| (c.static_payload_type(), *c))
             .collect();
-        self.render(&codecs, Some(TELEPHONE_EVENT_PT), direction)
+        let mut events = vec![(TELEPHONE_EVENT_PT, 8000)];
+        if self.codecs.contains(&Codec::Opus) {
+            events.push((TELEPHONE_EVENT_48K_PT, 48000));
+        }
+        self.render(&codecs, &events, direction)
     }
 
     /// Answers an offer: the first offered codec we speak, the peer's telephone-event payload
@@ -181,9 +228,14 @@ impl LocalMedia {
         wanted: MediaDirection,
     ) -> Result<(String, Negotiated), SdpError> {
         let negotiated = self.negotiate(offer, wanted, true)?;
+        let events: Vec<(u8, u32)> = negotiated
+            .telephone_event
+            .map(|pt| (pt, negotiated.telephone_event_clock))
+            .into_iter()
+            .collect();
         let body = self.render(
             &[(negotiated.payload_type, negotiated.codec)],
-            negotiated.telephone_event,
+            &events,
             negotiated.direction,
         );
         Ok((body, negotiated))
@@ -217,11 +269,19 @@ impl LocalMedia {
                 (false, false) => MediaDirection::Inactive,
             }
         };
+        // The telephone-event on the codec's clock, else any.
+        let event = remote
+            .telephone_events
+            .iter()
+            .find(|(_, clock)| *clock == codec.clock_rate())
+            .or_else(|| remote.telephone_events.first())
+            .copied();
         Ok(Negotiated {
             remote: remote.address,
             payload_type,
             codec,
-            telephone_event: remote.telephone_event,
+            telephone_event: event.map(|(pt, _)| pt),
+            telephone_event_clock: event.map_or(8000, |(_, clock)| clock),
             direction,
         })
     }
@@ -229,13 +289,13 @@ impl LocalMedia {
     fn render(
         &self,
         codecs: &[(u8, Codec)],
-        telephone_event: Option<u8>,
+        telephone_events: &[(u8, u32)],
         direction: MediaDirection,
     ) -> String {
         let ip = self.address.ip();
         let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
         let mut formats: Vec<String> = codecs.iter().map(|(pt, _)| pt.to_string()).collect();
-        formats.extend(telephone_event.map(|pt| pt.to_string()));
+        formats.extend(telephone_events.iter().map(|(pt, _)| pt.to_string()));
         let mut sdp = format!(
             "v=0\r\no=callbox {} {} IN {family} {ip}\r\ns=callbox\r\nc=IN {family} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n",
             self.session_id,
@@ -244,11 +304,17 @@ impl LocalMedia {
             formats.join(" ")
         );
         for (pt, codec) in codecs {
-            sdp.push_str(&format!("a=rtpmap:{pt} {}/8000\r\n", codec.name()));
+            sdp.push_str(&format!("a=rtpmap:{pt} {}\r\n", codec.rtpmap()));
+            if *codec == Codec::Opus {
+                // Narrowband is what Callbox sends (8 kHz audio path); FEC helps on lossy links.
+                sdp.push_str(&format!(
+                    "a=fmtp:{pt} maxplaybackrate=8000;sprop-maxcapturerate=8000;useinbandfec=1\r\n"
+                ));
+            }
         }
-        if let Some(pt) = telephone_event {
+        for (pt, clock) in telephone_events {
             sdp.push_str(&format!(
-                "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"
+                "a=rtpmap:{pt} telephone-event/{clock}\r\na=fmtp:{pt} 0-16\r\n"
             ));
         }
         sdp.push_str(&format!("a=ptime:20\r\na={}\r\n", direction.attribute()));
@@ -348,7 +414,7 @@ pub fn parse(body: &str) -> Result<RemoteMedia, SdpError> {
         .or(session_connection)
         .ok_or(SdpError::NoConnection)?;
     let mut codecs = Vec::new();
-    let mut telephone_event = None;
+    let mut telephone_events = Vec::new();
     for format in &formats {
         let Ok(pt) = format.parse::<u8>() else {
             continue;
@@ -359,18 +425,15 @@ pub fn parse(body: &str) -> Result<RemoteMedia, SdpError> {
             .map(|(_, e)| e.as_str());
         let name = encoding.and_then(|e| e.split('/').next());
         match (pt, name) {
-            // Prefer the 8 kHz telephone-event (G.711's clock).
-            (_, Some(n))
-                if n.eq_ignore_ascii_case("telephone-event")
-                    && (telephone_event.is_none()
-                        || encoding.is_some_and(|e| e.ends_with("/8000"))) =>
-            {
-                telephone_event = Some(pt);
+            (_, Some(n)) if n.eq_ignore_ascii_case("telephone-event") => {
+                let clock = encoding
+                    .and_then(|e| e.split('/').nth(1))
+                    .and_then(|c| c.trim().parse().ok())
+                    .unwrap_or(8000);
+                telephone_events.push((pt, clock));
             }
-            (_, Some(n)) => {
-                if let Some(codec) = Codec::from_name(n)
-                    && encoding.is_some_and(|e| e.contains("/8000"))
-                {
+            (_, Some(_)) => {
+                if let Some(codec) = encoding.and_then(Codec::from_rtpmap) {
                     codecs.push((pt, codec));
                 }
             }
@@ -393,7 +456,7 @@ pub fn parse(body: &str) -> Result<RemoteMedia, SdpError> {
         address,
         codecs,
         offered: formats,
-        telephone_event,
+        telephone_events,
         direction,
         version,
     })
@@ -415,6 +478,45 @@ mod tests {
     }
 
     #[test]
+    fn opus_is_offered_with_a_48k_event_and_chosen_from_an_offer() {
+        let mut ours = local();
+        ours.codecs = vec![Codec::Opus, Codec::Pcmu];
+        let offer = ours.offer(MediaDirection::SendRecv);
+        assert!(
+            offer.contains("m=audio 40000 RTP/AVP 111 0 101 102\r\n"),
+            "{offer}"
+        );
+        assert!(offer.contains("a=rtpmap:111 opus/48000/2\r\n"));
+        assert!(offer.contains("a=rtpmap:102 telephone-event/48000\r\n"));
+        let parsed = parse(&offer).expect("parses");
+        assert_eq!(parsed.codecs, vec![(111, Codec::Opus), (0, Codec::Pcmu)]);
+        let baresip_opus = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 5000 RTP/AVP 96 0 101\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+        let (answer, negotiated) = ours
+            .answer(
+                &parse(baresip_opus).expect("parses"),
+                MediaDirection::SendRecv,
+            )
+            .expect("answer");
+        assert_eq!(
+            (negotiated.codec, negotiated.payload_type),
+            (Codec::Opus, 96)
+        );
+        assert_eq!(
+            (negotiated.telephone_event, negotiated.telephone_event_clock),
+            (Some(101), 8000)
+        );
+        assert!(answer.contains("a=rtpmap:96 opus/48000/2"));
+        // G.711 only when Opus is not ours.
+        let g711_only = local()
+            .answer(
+                &parse(baresip_opus).expect("parses"),
+                MediaDirection::SendRecv,
+            )
+            .expect("answer");
+        assert_eq!(g711_only.1.codec, Codec::Pcmu);
+    }
+
+    #[test]
     fn reads_a_real_offer() {
         let media = parse(BARESIP_OFFER).expect("parses");
         assert_eq!(
@@ -422,7 +524,7 @@ mod tests {
             Some("127.0.0.1:20012".parse().expect("addr"))
         );
         assert_eq!(media.codecs, vec![(8, Codec::Pcma), (0, Codec::Pcmu)]);
-        assert_eq!(media.telephone_event, Some(101));
+        assert_eq!(media.telephone_events, vec![(101, 8000)]);
         assert_eq!(media.direction, MediaDirection::SendRecv);
         assert_eq!(media.version, Some(2891));
     }

@@ -35,13 +35,14 @@ fn towards(other: &End, codec: Codec, direction: MediaDirection) -> Negotiated {
         payload_type: codec.static_payload_type(),
         codec,
         telephone_event: Some(101),
+        telephone_event_clock: 8000,
         direction,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tones_cross_both_ways_and_mute_silences_one_side() {
-    for codec in [Codec::Pcmu, Codec::Pcma] {
+    for codec in Codec::supported() {
         let a = end(Some(1000.0)).await;
         let b = end(Some(440.0)).await;
         a.session

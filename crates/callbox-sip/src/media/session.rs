@@ -1,13 +1,14 @@
 //! One call's RTP session: a task that every 20 ms sends a microphone frame (or a DTMF event
 //! packet), plays the next frame from the jitter buffer, and reads what arrives.
 
+use super::codec::{Decoder, Encoder};
 use super::dtmf::{DtmfReceiver, DtmfSender, DtmfSlot};
-use super::g711;
 use super::jitter::{FRAME_SAMPLES, JitterBuffer, JitterStats, Playout};
 use super::rtp::RtpPacket;
 use super::tone::Cadence;
 use crate::audio::{AudioSink, AudioSource, SAMPLE_RATE};
 use crate::sdp::{Codec, Negotiated};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -160,6 +161,11 @@ async fn run(
     };
     let mut mic = vec![0i16; FRAME_SAMPLES];
     let mut payload = Vec::with_capacity(FRAME_SAMPLES);
+    let mut encoder: Option<(Codec, Encoder)> = None;
+    let mut decoders: HashMap<u8, (Codec, Decoder)> = HashMap::new();
+    let mut decoded: Vec<i16> = Vec::with_capacity(960);
+    let mut playout: std::collections::VecDeque<i16> = std::collections::VecDeque::new();
+    let mut frame = vec![0i16; FRAME_SAMPLES];
     let mut receive_buffer = vec![0u8; 2048];
     let mut local = LocalStats::default();
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
@@ -170,7 +176,12 @@ async fn run(
             command = commands.recv() => {
                 let Some(command) = command else { return };
                 match command {
-                    Command::Configure(n) => negotiated = Some(n),
+                    Command::Configure(n) => {
+                        if encoder.as_ref().is_none_or(|(codec, _)| *codec != n.codec) {
+                            encoder = Encoder::new(n.codec).ok().map(|e| (n.codec, e));
+                        }
+                        negotiated = Some(n);
+                    }
                     Command::Mute(m) => muted = m,
                     Command::Dtmf(digits) => { let _ = dtmf_out.push(&digits); }
                     Command::Tone(t) => tone = t.map(|t| match t {
@@ -185,7 +196,9 @@ async fn run(
                 if let Some(n) = negotiated.filter(|n| n.direction.sends())
                     && let Some(remote) = n.remote
                 {
-                    let packet = next_packet(&mut sender, &mut dtmf_out, &mut payload, &mic, muted, n);
+                    let packet = encoder.as_mut().and_then(|(_, encoder)| {
+                        next_packet(&mut sender, &mut dtmf_out, encoder, &mut payload, &mic, muted, n)
+                    });
                     if let Some(packet) = packet {
                         if packet.marker && Some(packet.payload_type) == n.telephone_event {
                             local.digits_sent += 1;
@@ -196,16 +209,28 @@ async fn run(
                         }
                     }
                 } else {
-                    sender.timestamp = sender.timestamp.wrapping_add(FRAME_SAMPLES as u32);
+                    let step = negotiated.map_or(FRAME_SAMPLES as u32, |n| frame_ticks(n.codec.clock_rate()));
+                    sender.timestamp = sender.timestamp.wrapping_add(step);
                 }
                 let receiving = negotiated.is_some_and(|n| n.direction.receives());
-                match jitter.pop() {
-                    Playout::Audio(frame) | Playout::Concealed(frame) if receiving => sink.play(&frame),
-                    _ => {
-                        if let Some(cadence) = tone.as_mut() {
-                            cadence.fill(&mut mic);
-                            sink.play_tone(&mic);
-                        }
+                while receiving && playout.len() < FRAME_SAMPLES {
+                    match jitter.pop() {
+                        Playout::Audio(samples) | Playout::Concealed(samples) => playout.extend(samples),
+                        Playout::Silence => break,
+                    }
+                }
+                if receiving && playout.len() >= FRAME_SAMPLES {
+                    for (slot, sample) in frame.iter_mut().zip(playout.drain(..FRAME_SAMPLES)) {
+                        *slot = sample;
+                    }
+                    sink.play(&frame);
+                } else {
+                    if !receiving {
+                        playout.clear();
+                    }
+                    if let Some(cadence) = tone.as_mut() {
+                        cadence.fill(&mut mic);
+                        sink.play_tone(&mic);
                     }
                 }
                 if let Ok(mut shared) = stats.lock() {
@@ -226,12 +251,32 @@ async fn run(
                     }
                     continue;
                 }
-                let decode: fn(u8) -> i16 = match packet.payload_type {
-                    0 => g711::decode_ulaw,
-                    8 => g711::decode_alaw,
-                    _ => { local.rejected += 1; continue }
+                // G.711's static types always decode; a dynamic type only as negotiated (Opus).
+                let codec = match packet.payload_type {
+                    0 => Some(Codec::Pcmu),
+                    8 => Some(Codec::Pcma),
+                    pt => negotiated.filter(|n| n.payload_type == pt).map(|n| n.codec),
                 };
-                jitter.push(packet.sequence, packet.payload.iter().map(|&b| decode(b)).collect());
+                let Some(codec) = codec else { local.rejected += 1; continue };
+                let entry = decoders.entry(packet.payload_type);
+                let decoder = match entry {
+                    std::collections::hash_map::Entry::Occupied(slot) if slot.get().0 == codec => slot.into_mut(),
+                    slot => {
+                        let Ok(decoder) = Decoder::new(codec) else { local.rejected += 1; continue };
+                        match slot {
+                            std::collections::hash_map::Entry::Occupied(mut old) => { old.insert((codec, decoder)); old.into_mut() }
+                            std::collections::hash_map::Entry::Vacant(empty) => empty.insert((codec, decoder)),
+                        }
+                    }
+                };
+                decoded.clear();
+                if !decoder.1.decode(&packet.payload, &mut decoded) {
+                    local.rejected += 1;
+                    continue;
+                }
+                // One jitter slot per packet, whatever its length (20 ms is usual; sipp's pcaps
+                // are 30 ms): the playout below cuts what comes out into 20 ms frames.
+                jitter.push(packet.sequence, std::mem::take(&mut decoded));
             }
         }
     }
@@ -262,13 +307,16 @@ impl From<LocalStats> for MediaStats {
 fn next_packet(
     sender: &mut Sender,
     dtmf: &mut DtmfSender,
+    encoder: &mut Encoder,
     payload: &mut Vec<u8>,
     mic: &[i16],
     muted: bool,
     negotiated: Negotiated,
 ) -> Option<RtpPacket> {
     let this_frame = sender.timestamp;
-    sender.timestamp = sender.timestamp.wrapping_add(FRAME_SAMPLES as u32);
+    sender.timestamp = sender
+        .timestamp
+        .wrapping_add(frame_ticks(negotiated.codec.clock_rate()));
     let slot = if negotiated.telephone_event.is_some() {
         dtmf.next_slot()
     } else {
@@ -278,7 +326,7 @@ fn next_packet(
     sender.sequence = sender.sequence.wrapping_add(1);
     if let (
         Some(DtmfSlot::Event {
-            event,
+            mut event,
             marker,
             frames_since_start,
         }),
@@ -288,6 +336,9 @@ fn next_packet(
         if frames_since_start == 0 {
             sender.dtmf_start = this_frame;
         }
+        // Durations are counted at 8 kHz; a 48 kHz telephone-event counts six times as many.
+        let scale = (negotiated.telephone_event_clock / 8000).max(1);
+        event.duration = event.duration.saturating_mul(scale as u16);
         return Some(RtpPacket {
             payload_type: pt,
             marker,
@@ -298,12 +349,11 @@ fn next_packet(
         });
     }
     let silent = muted || matches!(slot, Some(DtmfSlot::Gap));
-    let encode: fn(i16) -> u8 = match negotiated.codec {
-        Codec::Pcmu => g711::encode_ulaw,
-        Codec::Pcma => g711::encode_alaw,
-    };
-    payload.clear();
-    payload.extend(mic.iter().map(|&s| encode(if silent { 0 } else { s })));
+    if silent {
+        encoder.encode(&[0; FRAME_SAMPLES], payload);
+    } else {
+        encoder.encode(mic, payload);
+    }
     let marker = std::mem::take(&mut sender.marker);
     Some(RtpPacket {
         payload_type: negotiated.payload_type,
@@ -313,4 +363,9 @@ fn next_packet(
         ssrc: sender.ssrc,
         payload: payload.clone(),
     })
+}
+
+/// RTP clock ticks in one 20 ms frame.
+fn frame_ticks(clock_rate: u32) -> u32 {
+    clock_rate / 50
 }

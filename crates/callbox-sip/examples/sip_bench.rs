@@ -4,9 +4,10 @@
 //!    dialling the same baresip in the same run; API call → call established, N calls each;
 //! 2. CPU and memory per active call: this process with 0, then N concurrent calls to a sipp
 //!    UAS echoing the RTP back (`-rtp_echo`), a 1 kHz tone flowing both ways;
-//! 3. the latency the jitter buffer adds, on a simulated network (virtual clock).
+//! 3. the latency the jitter buffer adds, on a simulated network (virtual clock);
+//! 4. the codec cost per call: encode + decode of 20 ms frames, G.711 and Opus.
 //!
-//! `cargo run --release -p callbox-sip --features test-support --example sip_bench`
+//! `cargo run --release -p callbox-sip --features test-support,opus --example sip_bench`
 //! Knobs: `BENCH_SETUP_CALLS` (default 30), `BENCH_ACTIVE_CALLS` (default 20),
 //! `BENCH_SECONDS` (default 10).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -325,7 +326,38 @@ fn jitter_latency(jitter_ms: u64, loss: f64) -> (f64, f64, f64) {
     )
 }
 
+/// Encode + decode cost of one 20 ms frame each way, in µs, and the share of one core a call
+/// spends on it (50 frames a second each way).
+fn codec_cost() {
+    use callbox_sip::media::codec::{Decoder, Encoder};
+    use callbox_sip::media::tone::Sine;
+    use callbox_sip::sdp::Codec;
+    println!("codec cost (encode + decode of one 20 ms frame, 10 s of a 1 kHz tone):");
+    for codec in Codec::supported() {
+        let mut encoder = Encoder::new(codec).unwrap();
+        let mut decoder = Decoder::new(codec).unwrap();
+        let mut sine = Sine::new(1000.0, 8000, 0.3);
+        let (mut frame, mut payload, mut out) = ([0i16; 160], Vec::new(), Vec::new());
+        let frames = 500;
+        let started = Instant::now();
+        for _ in 0..frames {
+            sine.fill(&mut frame);
+            encoder.encode(&frame, &mut payload);
+            out.clear();
+            decoder.decode(&payload, &mut out);
+        }
+        let per_frame = started.elapsed().as_secs_f64() * 1e6 / frames as f64;
+        println!(
+            "  {:<5} {per_frame:>7.1} µs a frame, {:.3} % of one core per call, {} bytes a packet",
+            codec.name(),
+            per_frame * 50.0 / 1e6 * 100.0,
+            payload.len()
+        );
+    }
+}
+
 fn main() {
+    codec_cost();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

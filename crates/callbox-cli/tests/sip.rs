@@ -242,9 +242,7 @@ fn the_far_end_hangs_up_either_direction() {
     far.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_ESTABLISHED");
     std::thread::sleep(Duration::from_secs(2));
     far.command("hangup", "");
-    let started = Instant::now();
     let run = finish(agent, Duration::from_secs(40));
-    assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let ended = run.find("ended")[0];
     assert_eq!(ended["disposition"], "completed");

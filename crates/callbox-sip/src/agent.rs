@@ -110,14 +110,38 @@ struct Call {
     remote_offer: Option<RemoteMedia>,
     held_local: bool,
     held_remote: bool,
-    muted: bool,
     answered_at: Option<Instant>,
-    sip_call_id: Option<String>,
+    sip_call_id: String,
     hangup_requested: bool,
     transfer: Option<String>,
 }
 
 impl Call {
+    fn new(
+        direction: CallDirection,
+        state: CallState,
+        session: (MediaSession, LocalMedia),
+        remote_offer: Option<RemoteMedia>,
+        sip_call_id: String,
+    ) -> Self {
+        let (media, local) = session;
+        Call {
+            direction,
+            state,
+            dialog: None,
+            media,
+            local,
+            negotiated: None,
+            remote_offer,
+            held_local: false,
+            held_remote: false,
+            answered_at: None,
+            sip_call_id,
+            hangup_requested: false,
+            transfer: None,
+        }
+    }
+
     /// The direction we want: hold (ours) overrides, then the far end's hold.
     fn wanted_direction(&self) -> MediaDirection {
         if self.held_local {
@@ -480,6 +504,18 @@ impl Shared {
         Ok((media, local, receiver))
     }
 
+    /// Puts a call in the table (by our id and by its SIP Call-ID) and forwards its media events.
+    fn add_call(
+        self: &Arc<Self>,
+        call: CallId,
+        entry: Call,
+        media_events: mpsc::UnboundedReceiver<MediaEvent>,
+    ) {
+        lock(&self.by_sip_call_id).insert(entry.sip_call_id.clone(), call);
+        lock(&self.calls).insert(call, entry);
+        self.forward_media_events(call, media_events);
+    }
+
     fn forward_media_events(
         self: &Arc<Self>,
         call: CallId,
@@ -506,9 +542,7 @@ impl Shared {
         let Some(entry) = lock(&self.calls).remove(&call) else {
             return;
         };
-        if let Some(id) = &entry.sip_call_id {
-            lock(&self.by_sip_call_id).remove(id);
-        }
+        lock(&self.by_sip_call_id).remove(&entry.sip_call_id);
         if let Some(dialog) = &entry.dialog {
             self.dialogs.remove_dialog(&dialog.id());
         }
@@ -741,7 +775,6 @@ impl Telephony for SipAgent {
 
     fn mute(&self, call: CallId, muted: bool) -> Result<(), TelephonyError> {
         self.with_call(call, |entry| {
-            entry.muted = muted;
             entry.media.mute(muted);
             Ok(())
         })
@@ -1049,27 +1082,17 @@ async fn place_call(
         rsip::Uri::try_from(format!("sip:{}@{}", shared.account.user, shared.domain).as_str())
             .map_err(stack)?;
     let sip_call_id = format!("{:032x}@callbox", rand::random::<u128>());
-    lock(&shared.calls).insert(
+    shared.add_call(
         call,
-        Call {
-            direction: CallDirection::Outbound,
-            state: CallState::Dialing,
-            dialog: None,
-            media,
-            local,
-            negotiated: None,
-            remote_offer: None,
-            held_local: false,
-            held_remote: false,
-            muted: false,
-            answered_at: None,
-            sip_call_id: Some(sip_call_id.clone()),
-            hangup_requested: false,
-            transfer: None,
-        },
+        Call::new(
+            CallDirection::Outbound,
+            CallState::Dialing,
+            (media, local),
+            None,
+            sip_call_id.clone(),
+        ),
+        media_events,
     );
-    lock(&shared.by_sip_call_id).insert(sip_call_id.clone(), call);
-    shared.forward_media_events(call, media_events);
     let option = InviteOption {
         caller_display_name: shared.account.display_name.clone(),
         caller,
@@ -1276,27 +1299,15 @@ async fn incoming_call(
     } else {
         LocalTone::Ringing
     }));
-    lock(&shared.calls).insert(
-        call,
-        Call {
-            direction: CallDirection::Inbound,
-            state: CallState::Incoming,
-            dialog: Some(dialog.clone()),
-            media,
-            local,
-            negotiated: None,
-            remote_offer,
-            held_local: false,
-            held_remote: false,
-            muted: false,
-            answered_at: None,
-            sip_call_id: Some(sip_call_id.clone()),
-            hangup_requested: false,
-            transfer: None,
-        },
+    let mut entry = Call::new(
+        CallDirection::Inbound,
+        CallState::Incoming,
+        (media, local),
+        remote_offer,
+        sip_call_id,
     );
-    lock(&shared.by_sip_call_id).insert(sip_call_id, call);
-    shared.forward_media_events(call, media_events);
+    entry.dialog = Some(dialog.clone());
+    shared.add_call(call, entry, media_events);
     let number = from_uri
         .auth
         .as_ref()

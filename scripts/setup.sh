@@ -35,6 +35,18 @@ for component in clippy rustfmt; do
   fi
 done
 
+# Installs Debian packages (without recommends): apt_install REASON PACKAGE...; nothing when none.
+apt_install() {
+  local reason=$1
+  shift
+  [ $# -gt 0 ] || return 0
+  echo "setup: installing $* ($reason)" >&2
+  local sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 # The keychain test needs a Secret Service on a private D-Bus session: gnome-keyring,
 # dbus-run-session/dbus-send (dbus-x11 brings them) and secret-tool. test.sh calls this.
 install_keychain_test_tools() {
@@ -44,13 +56,7 @@ install_keychain_test_tools() {
   command -v dbus-send >/dev/null 2>&1 || need+=(dbus-bin)
   command -v dbus-launch >/dev/null 2>&1 || need+=(dbus-x11)
   command -v secret-tool >/dev/null 2>&1 || need+=(libsecret-tools)
-  if [ ${#need[@]} -gt 0 ]; then
-    echo "setup: installing ${need[*]} (keychain test)" >&2
-    local sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  fi
+  apt_install "keychain test" "${need[@]}"
 }
 
 # The telephony tests start real SIP peers on 127.0.0.1: kamailio (registrar and proxy, with its
@@ -63,11 +69,5 @@ install_telephony_test_tools() {
   command -v baresip >/dev/null 2>&1 || need+=(baresip-core)
   command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
   command -v openssl >/dev/null 2>&1 || need+=(openssl)
-  if [ ${#need[@]} -gt 0 ]; then
-    echo "setup: installing ${need[*]} (telephony tests)" >&2
-    local sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  fi
+  apt_install "telephony tests" "${need[@]}"
 }

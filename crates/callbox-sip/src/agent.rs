@@ -440,26 +440,15 @@ async fn local_ip_towards(target: SocketAddr) -> Result<IpAddr, AgentError> {
             .parse()
             .map_err(|_| AgentError::Stack("address".into()))?
     };
+    let probe_error = |source| AgentError::Socket {
+        what: "UDP probe",
+        source,
+    };
     let probe = tokio::net::UdpSocket::bind(bind)
         .await
-        .map_err(|source| AgentError::Socket {
-            what: "UDP probe",
-            source,
-        })?;
-    probe
-        .connect(target)
-        .await
-        .map_err(|source| AgentError::Socket {
-            what: "UDP probe",
-            source,
-        })?;
-    probe
-        .local_addr()
-        .map(|a| a.ip())
-        .map_err(|source| AgentError::Socket {
-            what: "UDP probe",
-            source,
-        })
+        .map_err(probe_error)?;
+    probe.connect(target).await.map_err(probe_error)?;
+    probe.local_addr().map(|a| a.ip()).map_err(probe_error)
 }
 
 impl Shared {

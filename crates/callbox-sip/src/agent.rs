@@ -10,6 +10,7 @@ use crate::account::{Account, Password, Transport};
 use crate::audio::AudioDevices;
 use crate::event::{CallDirection, CallId, Disposition, RegistrationState, TelephonyEvent};
 use crate::media::session::{LocalTone, MediaEvent, MediaSession};
+use crate::network::NetworkWatch;
 use crate::sdp::{self, Codec, LocalMedia, MediaDirection, Negotiated, RemoteMedia};
 use crate::telephony::{RejectReason, Telephony, TelephonyError, validate_digits};
 use rsipstack::EndpointBuilder;
@@ -32,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// The agent could not start.
@@ -67,7 +68,7 @@ pub enum AgentError {
     },
 }
 
-fn stack(error: impl std::fmt::Display) -> TelephonyError {
+fn stack_error(error: impl std::fmt::Display) -> TelephonyError {
     TelephonyError::Stack(error.to_string())
 }
 
@@ -101,6 +102,8 @@ impl CallState {
 }
 
 struct Call {
+    /// The stack the call's dialog and media live on.
+    stack: Arc<Stack>,
     direction: CallDirection,
     state: CallState,
     dialog: Option<InviteDialog>,
@@ -118,6 +121,7 @@ struct Call {
 
 impl Call {
     fn new(
+        stack: Arc<Stack>,
         direction: CallDirection,
         state: CallState,
         session: (MediaSession, LocalMedia),
@@ -126,6 +130,7 @@ impl Call {
     ) -> Self {
         let (media, local) = session;
         Call {
+            stack,
             direction,
             state,
             dialog: None,
@@ -152,17 +157,26 @@ impl Call {
     }
 }
 
+/// Everything bound to one local address: the SIP sockets, the endpoint and its dialogs. When
+/// the network changes a new one takes over registration and new calls; the old one lives on
+/// until its last call ends (a call cannot move address: its Contact and media are bound here).
+struct Stack {
+    local_ip: IpAddr,
+    first_hop: SipAddr,
+    first_hop_socket: SocketAddr,
+    contact: rsip::Uri,
+    endpoint: EndpointInnerRef,
+    dialogs: Arc<DialogLayer>,
+    state_sender: DialogStateSender,
+    token: CancellationToken,
+}
+
 struct Shared {
     account: Account,
     credential: Credential,
     domain: String,
-    first_hop: SipAddr,
-    first_hop_socket: SocketAddr,
-    contact: rsip::Uri,
-    local_ip: IpAddr,
-    endpoint: EndpointInnerRef,
-    dialogs: Arc<DialogLayer>,
-    state_sender: DialogStateSender,
+    /// The stack new work goes to; replaced on a network change.
+    stack: watch::Sender<Arc<Stack>>,
     audio: Arc<dyn AudioDevices>,
     events: broadcast::Sender<TelephonyEvent>,
     calls: Mutex<HashMap<CallId, Call>>,
@@ -170,6 +184,8 @@ struct Shared {
     next_call: AtomicU64,
     registration: Mutex<RegistrationState>,
     registering: Mutex<Option<(CancellationToken, tokio::task::JoinHandle<()>)>>,
+    /// Wakes the registration loop out of its wait (network back, machine woke up).
+    retry_registration: Notify,
     runtime: tokio::runtime::Handle,
     shutdown: CancellationToken,
 }
@@ -191,148 +207,48 @@ impl std::fmt::Debug for SipAgent {
 }
 
 impl SipAgent {
-    /// Opens the local SIP transport and starts the agent's tasks on the current Tokio runtime.
-    /// Nothing is sent until [`Telephony::register`] or [`Telephony::dial`].
+    /// Opens the local SIP transport and starts the agent's tasks on the current Tokio runtime,
+    /// watching the network with the defaults of [`NetworkWatch`]. Nothing is sent until
+    /// [`Telephony::register`] or [`Telephony::dial`].
     pub async fn start(
         account: Account,
         password: Option<Password>,
         audio: Arc<dyn AudioDevices>,
     ) -> Result<Self, AgentError> {
-        let (hop_host, hop_port) = account.first_hop();
-        let first_hop_socket = tokio::net::lookup_host((hop_host.as_str(), hop_port))
-            .await
-            .map_err(|e| AgentError::Resolve {
-                host: hop_host.clone(),
-                reason: e.to_string(),
-            })?
-            .next()
-            .ok_or_else(|| AgentError::Resolve {
-                host: hop_host.clone(),
-                reason: "no address".into(),
-            })?;
-        let local_ip = local_ip_towards(first_hop_socket).await?;
+        Self::start_with(account, password, audio, NetworkWatch::default()).await
+    }
 
-        let shutdown = CancellationToken::new();
-        let mut transport_layer = TransportLayer::new(shutdown.child_token());
-        let sip_transport = match account.transport {
-            Transport::Udp => rsip::Transport::Udp,
-            Transport::Tcp => rsip::Transport::Tcp,
-            Transport::Tls => rsip::Transport::Tls,
-        };
-        // Every request Callbox originates (REGISTER, INVITE, CANCEL, in-dialog requests) goes
-        // to the first hop, as softphones treat their registrar or outbound proxy; responses
-        // still follow the Via of the request they answer.
-        let mut outbound = SipAddr::from(first_hop_socket);
-        outbound.r#type = Some(sip_transport);
-        transport_layer.outbound = Some(outbound);
-        let local_port = account.local_port.unwrap_or(0);
-        // A UDP socket always: it is the transport for UDP accounts and a harmless listener
-        // otherwise (the endpoint needs one address to build Via headers from).
-        let udp = UdpConnection::create_connection(
-            SocketAddr::new(
-                local_ip,
-                if account.transport == Transport::Udp {
-                    local_port
-                } else {
-                    0
-                },
-            ),
-            None,
-            Some(shutdown.child_token()),
-        )
-        .await
-        .map_err(|e| AgentError::Stack(e.to_string()))?;
-        let udp_addr = udp.get_addr().clone();
-        transport_layer.add_transport(udp.into());
-        let mut tcp_listen: Option<SocketAddr> = None;
-        if account.transport == Transport::Tcp {
-            // rsipstack binds the listener when the endpoint starts serving, so an "any port"
-            // request would leave the Contact with port 0: choose the port here.
-            let port = if local_port != 0 {
-                local_port
-            } else {
-                std::net::TcpListener::bind(SocketAddr::new(local_ip, 0))
-                    .and_then(|probe| probe.local_addr())
-                    .map(|address| address.port())
-                    .map_err(|source| AgentError::Socket {
-                        what: "TCP listener",
-                        source,
-                    })?
-            };
-            let listener = rsipstack::transport::tcp_listener::TcpListenerConnection::new(
-                SocketAddr::new(local_ip, port),
-                None,
-            )
-            .await
-            .map_err(|e| AgentError::Stack(e.to_string()))?;
-            tcp_listen = listener
-                .get_addr()
-                .addr
-                .port
-                .map(|port| SocketAddr::new(local_ip, u16::from(port)));
-            transport_layer.add_transport(listener.into());
-        }
-        if account.transport == Transport::Tls
-            && let Some(path) = &account.tls_ca_file
-        {
-            let ca = std::fs::read(path).map_err(|source| AgentError::TlsCa {
-                path: path.clone(),
+    /// Like [`SipAgent::start`], with how network changes are noticed.
+    pub async fn start_with(
+        account: Account,
+        password: Option<Password>,
+        audio: Arc<dyn AudioDevices>,
+        network: NetworkWatch,
+    ) -> Result<Self, AgentError> {
+        let first_hop_socket = resolve_first_hop(&account).await?;
+        let local_ip = network
+            .route
+            .local_address_towards(first_hop_socket)
+            .map_err(|source| AgentError::Socket {
+                what: "UDP probe",
                 source,
             })?;
-            transport_layer.set_tls_config(rsipstack::transport::tls::TlsConfig {
-                ca_certs: Some(ca),
-                ..Default::default()
-            });
-        }
-
-        let endpoint = EndpointBuilder::new()
-            .with_transport_layer(transport_layer)
-            .with_cancel_token(shutdown.clone())
-            .with_user_agent(concat!("Callbox/", env!("CARGO_PKG_VERSION")))
-            .build();
-        let incoming = endpoint
-            .incoming_transactions()
-            .map_err(|e| AgentError::Stack(e.to_string()))?;
-        let inner = endpoint.inner.clone();
-        tokio::spawn(async move { endpoint.serve().await });
-
-        let dialogs = Arc::new(DialogLayer::new(inner.clone()));
-        let (state_sender, state_receiver) = dialogs.new_dialog_state_channel();
+        let shutdown = CancellationToken::new();
+        let (stack, incoming, states) =
+            open_stack(&account, first_hop_socket, local_ip, &shutdown).await?;
         let credential = Credential {
             username: account.user.clone(),
             password: password.map(|p| p.expose().to_owned()).unwrap_or_default(),
             realm: None,
             auth_username: account.auth_user.clone(),
         };
-        let mut first_hop = SipAddr::from(first_hop_socket);
-        first_hop.r#type = Some(sip_transport);
-        let contact_port = udp_addr.addr.port.map(u16::from).unwrap_or(5060);
-        // The dialogs' Contact. UDP: our socket. TCP: our listener, so the proxy can open a
-        // connection to us. TLS (we have no server certificate): no transport parameter, so
-        // rsipstack puts in the local address of the TLS connection the request leaves on.
-        let contact = rsip::Uri::try_from(match (account.transport, tcp_listen) {
-            (Transport::Tcp, Some(listen)) => {
-                format!("sip:{}@{listen};transport=tcp", account.user)
-            }
-            _ => format!(
-                "sip:{}@{}",
-                account.user,
-                SocketAddr::new(local_ip, contact_port)
-            ),
-        })
-        .map_err(|e| AgentError::Stack(e.to_string()))?;
         let (events, _) = broadcast::channel(256);
+        let (stack_sender, _) = watch::channel(stack.clone());
         let shared = Arc::new(Shared {
             domain: account.domain(),
             account,
             credential,
-            first_hop,
-            first_hop_socket,
-            contact,
-            local_ip,
-            endpoint: inner,
-            dialogs,
-            state_sender,
+            stack: stack_sender,
             audio,
             events,
             calls: Mutex::new(HashMap::new()),
@@ -340,11 +256,12 @@ impl SipAgent {
             next_call: AtomicU64::new(1),
             registration: Mutex::new(RegistrationState::Unregistered),
             registering: Mutex::new(None),
+            retry_registration: Notify::new(),
             runtime: tokio::runtime::Handle::current(),
             shutdown,
         });
-        tokio::spawn(incoming_loop(shared.clone(), incoming));
-        tokio::spawn(dialog_state_loop(shared.clone(), state_receiver));
+        shared.serve(stack, incoming, states);
+        tokio::spawn(watch_network(shared.clone(), network));
         Ok(Self { shared })
     }
 
@@ -370,7 +287,7 @@ impl SipAgent {
 
     /// The local SIP contact address (for diagnostics).
     pub fn contact(&self) -> String {
-        self.shared.contact.to_string()
+        self.shared.stack().contact.to_string()
     }
 
     /// RTP counters of a call, for diagnostics and benchmarks.
@@ -430,25 +347,140 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn local_ip_towards(target: SocketAddr) -> Result<IpAddr, AgentError> {
-    let bind: SocketAddr = if target.is_ipv4() {
-        "0.0.0.0:0"
-            .parse()
-            .map_err(|_| AgentError::Stack("address".into()))?
-    } else {
-        "[::]:0"
-            .parse()
-            .map_err(|_| AgentError::Stack("address".into()))?
-    };
-    let probe_error = |source| AgentError::Socket {
-        what: "UDP probe",
-        source,
-    };
-    let probe = tokio::net::UdpSocket::bind(bind)
+async fn resolve_first_hop(account: &Account) -> Result<SocketAddr, AgentError> {
+    let (hop_host, hop_port) = account.first_hop();
+    tokio::net::lookup_host((hop_host.as_str(), hop_port))
         .await
-        .map_err(probe_error)?;
-    probe.connect(target).await.map_err(probe_error)?;
-    probe.local_addr().map(|a| a.ip()).map_err(probe_error)
+        .map_err(|e| AgentError::Resolve {
+            host: hop_host.clone(),
+            reason: e.to_string(),
+        })?
+        .next()
+        .ok_or_else(|| AgentError::Resolve {
+            host: hop_host.clone(),
+            reason: "no address".into(),
+        })
+}
+
+/// Opens the sockets, endpoint and dialog layer on `local_ip`, under `parent`'s cancellation.
+async fn open_stack(
+    account: &Account,
+    first_hop_socket: SocketAddr,
+    local_ip: IpAddr,
+    parent: &CancellationToken,
+) -> Result<(Arc<Stack>, TransactionReceiver, DialogStateReceiver), AgentError> {
+    let token = parent.child_token();
+    let mut transport_layer = TransportLayer::new(token.child_token());
+    let sip_transport = match account.transport {
+        Transport::Udp => rsip::Transport::Udp,
+        Transport::Tcp => rsip::Transport::Tcp,
+        Transport::Tls => rsip::Transport::Tls,
+    };
+    // Every request Callbox originates (REGISTER, INVITE, CANCEL, in-dialog requests) goes
+    // to the first hop, as softphones treat their registrar or outbound proxy; responses
+    // still follow the Via of the request they answer.
+    let mut first_hop = SipAddr::from(first_hop_socket);
+    first_hop.r#type = Some(sip_transport);
+    transport_layer.outbound = Some(first_hop.clone());
+    let local_port = account.local_port.unwrap_or(0);
+    // A UDP socket always: it is the transport for UDP accounts and a harmless listener
+    // otherwise (the endpoint needs one address to build Via headers from).
+    let udp = UdpConnection::create_connection(
+        SocketAddr::new(
+            local_ip,
+            if account.transport == Transport::Udp {
+                local_port
+            } else {
+                0
+            },
+        ),
+        None,
+        Some(token.child_token()),
+    )
+    .await
+    .map_err(|e| AgentError::Stack(e.to_string()))?;
+    let udp_addr = udp.get_addr().clone();
+    transport_layer.add_transport(udp.into());
+    let mut tcp_listen: Option<SocketAddr> = None;
+    if account.transport == Transport::Tcp {
+        // rsipstack binds the listener when the endpoint starts serving, so an "any port"
+        // request would leave the Contact with port 0: choose the port here.
+        let port = if local_port != 0 {
+            local_port
+        } else {
+            std::net::TcpListener::bind(SocketAddr::new(local_ip, 0))
+                .and_then(|probe| probe.local_addr())
+                .map(|address| address.port())
+                .map_err(|source| AgentError::Socket {
+                    what: "TCP listener",
+                    source,
+                })?
+        };
+        let listener = rsipstack::transport::tcp_listener::TcpListenerConnection::new(
+            SocketAddr::new(local_ip, port),
+            None,
+        )
+        .await
+        .map_err(|e| AgentError::Stack(e.to_string()))?;
+        tcp_listen = listener
+            .get_addr()
+            .addr
+            .port
+            .map(|port| SocketAddr::new(local_ip, u16::from(port)));
+        transport_layer.add_transport(listener.into());
+    }
+    if account.transport == Transport::Tls
+        && let Some(path) = &account.tls_ca_file
+    {
+        let ca = std::fs::read(path).map_err(|source| AgentError::TlsCa {
+            path: path.clone(),
+            source,
+        })?;
+        transport_layer.set_tls_config(rsipstack::transport::tls::TlsConfig {
+            ca_certs: Some(ca),
+            ..Default::default()
+        });
+    }
+
+    let endpoint = EndpointBuilder::new()
+        .with_transport_layer(transport_layer)
+        .with_cancel_token(token.clone())
+        .with_user_agent(concat!("Callbox/", env!("CARGO_PKG_VERSION")))
+        .build();
+    let incoming = endpoint
+        .incoming_transactions()
+        .map_err(|e| AgentError::Stack(e.to_string()))?;
+    let inner = endpoint.inner.clone();
+    tokio::spawn(async move { endpoint.serve().await });
+
+    let dialogs = Arc::new(DialogLayer::new(inner.clone()));
+    let (state_sender, state_receiver) = dialogs.new_dialog_state_channel();
+    let contact_port = udp_addr.addr.port.map(u16::from).unwrap_or(5060);
+    // The dialogs' Contact. UDP: our socket. TCP: our listener, so the proxy can open a
+    // connection to us. TLS (we have no server certificate): no transport parameter, so
+    // rsipstack puts in the local address of the TLS connection the request leaves on.
+    let contact = rsip::Uri::try_from(match (account.transport, tcp_listen) {
+        (Transport::Tcp, Some(listen)) => {
+            format!("sip:{}@{listen};transport=tcp", account.user)
+        }
+        _ => format!(
+            "sip:{}@{}",
+            account.user,
+            SocketAddr::new(local_ip, contact_port)
+        ),
+    })
+    .map_err(|e| AgentError::Stack(e.to_string()))?;
+    let stack = Arc::new(Stack {
+        local_ip,
+        first_hop,
+        first_hop_socket,
+        contact,
+        endpoint: inner,
+        dialogs,
+        state_sender,
+        token,
+    });
+    Ok((stack, incoming, state_receiver))
 }
 
 impl Shared {
@@ -468,8 +500,25 @@ impl Shared {
         lock(&self.by_sip_call_id).get(sip_call_id).copied()
     }
 
+    /// The stack new work goes to.
+    fn stack(&self) -> Arc<Stack> {
+        self.stack.borrow().clone()
+    }
+
+    /// Runs a stack's incoming-request and dialog-state loops until the stack is retired.
+    fn serve(
+        self: &Arc<Self>,
+        stack: Arc<Stack>,
+        incoming: TransactionReceiver,
+        states: DialogStateReceiver,
+    ) {
+        tokio::spawn(incoming_loop(self.clone(), stack.clone(), incoming));
+        tokio::spawn(dialog_state_loop(self.clone(), stack, states));
+    }
+
     async fn open_media(
         &self,
+        local_ip: IpAddr,
     ) -> Result<
         (
             MediaSession,
@@ -478,12 +527,12 @@ impl Shared {
         ),
         TelephonyError,
     > {
-        let socket = tokio::net::UdpSocket::bind(SocketAddr::new(self.local_ip, 0))
+        let socket = tokio::net::UdpSocket::bind(SocketAddr::new(local_ip, 0))
             .await
-            .map_err(stack)?;
+            .map_err(stack_error)?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let media = MediaSession::start(socket, self.audio.source(), self.audio.sink(), sender)
-            .map_err(stack)?;
+            .map_err(stack_error)?;
         let local = LocalMedia {
             address: media.local_addr(),
             session_id: rand::random::<u32>().into(),
@@ -520,6 +569,61 @@ impl Shared {
         });
     }
 
+    /// Opens a stack on `address` and makes it the one new work goes to; returns the old one.
+    async fn move_to(
+        self: &Arc<Self>,
+        address: IpAddr,
+        network: &NetworkWatch,
+    ) -> Result<Arc<Stack>, AgentError> {
+        let old = self.stack();
+        // The registrar's name may resolve differently on the new network (split DNS, VPN).
+        let first_hop_socket = match resolve_first_hop(&self.account).await {
+            Ok(socket) => socket,
+            Err(error) => {
+                tracing::info!(%error, "keeping the first hop's old address");
+                old.first_hop_socket
+            }
+        };
+        let address = if first_hop_socket == old.first_hop_socket {
+            address
+        } else {
+            network
+                .route
+                .local_address_towards(first_hop_socket)
+                .unwrap_or(address)
+        };
+        let (stack, incoming, states) =
+            open_stack(&self.account, first_hop_socket, address, &self.shutdown).await?;
+        self.serve(stack.clone(), incoming, states);
+        tracing::info!(from = %old.local_ip, to = %address, "network changed; new SIP stack");
+        self.stack.send_replace(stack);
+        Ok(old)
+    }
+
+    /// Ends the calls on `stack` as failed, with a best-effort BYE or CANCEL.
+    fn end_calls_on(&self, stack: &Arc<Stack>, reason: &str) {
+        let doomed: Vec<(CallId, CallState, Option<InviteDialog>)> = lock(&self.calls)
+            .iter()
+            .filter(|(_, call)| Arc::ptr_eq(&call.stack, stack))
+            .map(|(id, call)| (*id, call.state, call.dialog.clone()))
+            .collect();
+        for (call, state, dialog) in doomed {
+            if let Some(dialog) = dialog {
+                tokio::spawn(async move {
+                    let goodbye = async {
+                        match state {
+                            CallState::Answering | CallState::Up => dialog.bye().await,
+                            CallState::Incoming => Ok(()),
+                            _ => dialog.cancel().await,
+                        }
+                    };
+                    let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
+                });
+            }
+            self.end_call(call, None, reason, Some(Disposition::Failed));
+        }
+    }
+
     /// Removes a call and reports how it ended (once).
     fn end_call(
         &self,
@@ -533,7 +637,7 @@ impl Shared {
         };
         lock(&self.by_sip_call_id).remove(&entry.sip_call_id);
         if let Some(dialog) = &entry.dialog {
-            self.dialogs.remove_dialog(&dialog.id());
+            entry.stack.dialogs.remove_dialog(&dialog.id());
         }
         let disposition = disposition.unwrap_or_else(|| default_disposition(&entry, sip_code));
         let duration_s = entry
@@ -668,7 +772,7 @@ impl Telephony for SipAgent {
                     let (body, negotiated) = entry
                         .local
                         .answer(offer, MediaDirection::SendRecv)
-                        .map_err(|e| stack(format!("cannot answer the offer: {e}")))?;
+                        .map_err(|e| stack_error(format!("cannot answer the offer: {e}")))?;
                     entry.negotiated = Some(negotiated);
                     entry.media.configure(negotiated);
                     body
@@ -679,7 +783,7 @@ impl Telephony for SipAgent {
             entry.media.tone(None);
             dialog
                 .accept(Some(content_type_sdp()), Some(body.into_bytes()))
-                .map_err(stack)?;
+                .map_err(stack_error)?;
             entry.state = CallState::Answering;
             Ok(())
         })
@@ -712,7 +816,7 @@ impl Telephony for SipAgent {
             reason_phrase(sip_code),
             Some(Disposition::Rejected),
         );
-        dialog.reject(Some(code), None).map_err(stack)?;
+        dialog.reject(Some(code), None).map_err(stack_error)?;
         Ok(())
     }
 
@@ -783,7 +887,9 @@ impl Telephony for SipAgent {
                 .negotiated
                 .is_some_and(|n| n.telephone_event.is_none())
             {
-                return Err(stack("the far end did not offer RFC 4733 telephone-event"));
+                return Err(stack_error(
+                    "the far end did not offer RFC 4733 telephone-event",
+                ));
             }
             entry.media.send_dtmf(digits);
             Ok(())
@@ -926,11 +1032,10 @@ impl SipAgent {
 /// to 60 s) while the registrar is unreachable or refuses, and removes the binding when
 /// cancelled. rsipstack's own `keep_alive` has the same timing, but this loop rebuilds the
 /// Contact before every attempt: over TLS it must name the connection's current local address,
-/// which changes when the connection is re-established.
+/// which changes when the connection is re-established. When the network changes it moves to
+/// the new stack at once: the old binding is removed through the old stack (best effort: that
+/// address may be gone) and the new one registered.
 async fn keep_registered(shared: Arc<Shared>, token: CancellationToken) {
-    let mut registration =
-        Registration::new(shared.endpoint.clone(), Some(shared.credential.clone()));
-    registration.outbound_proxy = Some(shared.first_hop_socket);
     let server = match registrar_uri(&shared) {
         Ok(uri) => uri,
         Err(reason) => {
@@ -943,44 +1048,71 @@ async fn keep_registered(shared: Arc<Shared>, token: CancellationToken) {
     };
     shared.emit(TelephonyEvent::Registering);
     let expires = shared.account.expires();
+    let mut stacks = shared.stack.subscribe();
+    let mut stack = stacks.borrow_and_update().clone();
+    let mut registration = registration_on(&shared, &stack);
     let mut failures: u32 = 0;
     loop {
-        registration.contact = registration_contact(&shared).await;
+        registration.contact = registration_contact(&shared, &stack).await;
         let attempt = tokio::select! {
-            result = registration.register(server.clone(), Some(expires)) => result,
+            result = registration.register(server.clone(), Some(expires)) => Some(result),
+            _ = stacks.changed() => None,
             _ = token.cancelled() => break,
         };
-        let wait = match attempt {
-            Ok(response) if response.status_code.kind() == rsip::StatusCodeKind::Successful => {
-                failures = 0;
-                let granted = granted_expires(&response).unwrap_or(expires);
-                let state = lock(&shared.registration).clone();
-                if state != (RegistrationState::Registered { expires: granted }) {
-                    shared.emit(TelephonyEvent::Registered { expires: granted });
+        let moved = match attempt {
+            None => true,
+            Some(attempt) => {
+                let wait = match attempt {
+                    Ok(response)
+                        if response.status_code.kind() == rsip::StatusCodeKind::Successful =>
+                    {
+                        failures = 0;
+                        let granted = granted_expires(&response).unwrap_or(expires);
+                        let state = lock(&shared.registration).clone();
+                        if state != (RegistrationState::Registered { expires: granted }) {
+                            shared.emit(TelephonyEvent::Registered { expires: granted });
+                        }
+                        refresh_interval(granted)
+                    }
+                    Ok(response) => {
+                        failures += 1;
+                        let code = response.status_code.code();
+                        shared.emit(TelephonyEvent::RegistrationFailed {
+                            sip_code: Some(code),
+                            reason: format!("{code} {}", reason_phrase(code)).trim().to_owned(),
+                        });
+                        backoff_interval(failures - 1)
+                    }
+                    Err(error) => {
+                        failures += 1;
+                        shared.emit(TelephonyEvent::RegistrationFailed {
+                            sip_code: None,
+                            reason: error.to_string(),
+                        });
+                        backoff_interval(failures - 1)
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => false,
+                    _ = shared.retry_registration.notified() => false,
+                    _ = stacks.changed() => true,
+                    _ = token.cancelled() => break,
                 }
-                refresh_interval(granted)
-            }
-            Ok(response) => {
-                failures += 1;
-                let code = response.status_code.code();
-                shared.emit(TelephonyEvent::RegistrationFailed {
-                    sip_code: Some(code),
-                    reason: format!("{code} {}", reason_phrase(code)).trim().to_owned(),
-                });
-                backoff_interval(failures - 1)
-            }
-            Err(error) => {
-                failures += 1;
-                shared.emit(TelephonyEvent::RegistrationFailed {
-                    sip_code: None,
-                    reason: error.to_string(),
-                });
-                backoff_interval(failures - 1)
             }
         };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = token.cancelled() => break,
+        if moved {
+            stack = stacks.borrow_and_update().clone();
+            let old = std::mem::replace(&mut registration, registration_on(&shared, &stack));
+            let was_registered = matches!(
+                *lock(&shared.registration),
+                RegistrationState::Registered { .. }
+            );
+            if was_registered {
+                let server = server.clone();
+                tokio::spawn(remove_binding(old, server));
+            }
+            failures = 0;
+            shared.emit(TelephonyEvent::Registering);
         }
     }
     let was_registered = matches!(
@@ -988,24 +1120,107 @@ async fn keep_registered(shared: Arc<Shared>, token: CancellationToken) {
         RegistrationState::Registered { .. }
     );
     if was_registered {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            registration.register(server, Some(0)),
-        )
-        .await;
+        remove_binding(registration, server).await;
     }
     shared.emit(TelephonyEvent::Unregistered);
 }
 
+/// How long a replaced stack stays open at least, for the removal of its registration.
+const RETIRE_GRACE: Duration = Duration::from_secs(5);
+
+/// Polls the route to the first hop. A new local address gets a new stack (registration and
+/// new calls move to it; calls in progress stay on the old one while its address exists, and
+/// end as failed when it is gone). The network coming back on the same address, or the machine
+/// waking from sleep, makes the registration loop try again at once instead of after its
+/// backoff or refresh timer.
+async fn watch_network(shared: Arc<Shared>, network: NetworkWatch) {
+    let mut seen: Option<IpAddr> = Some(shared.stack().local_ip);
+    let mut retired: Vec<(Arc<Stack>, Instant)> = Vec::new();
+    let mut wall = std::time::SystemTime::now();
+    let mut monotonic = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(network.interval) => {}
+            _ = shared.shutdown.cancelled() => return,
+        }
+        let (wall_now, monotonic_now) = (std::time::SystemTime::now(), Instant::now());
+        if crate::network::woke_from_sleep(
+            wall_now.duration_since(wall).unwrap_or_default(),
+            monotonic_now - monotonic,
+        ) {
+            tracing::info!("the machine woke from sleep; registering again");
+            shared.retry_registration.notify_waiters();
+        }
+        (wall, monotonic) = (wall_now, monotonic_now);
+
+        let current = shared.stack();
+        let now = network
+            .route
+            .local_address_towards(current.first_hop_socket)
+            .ok();
+        if now != seen {
+            match now {
+                Some(address) if address != current.local_ip => {
+                    match shared.move_to(address, &network).await {
+                        Ok(old) => retired.push((old, Instant::now())),
+                        Err(error) => {
+                            // Tried again at the next check; the address may not be usable yet.
+                            tracing::warn!(%error, %address, "cannot move to the new address");
+                            continue;
+                        }
+                    }
+                }
+                Some(_) => shared.retry_registration.notify_waiters(),
+                None => {}
+            }
+            shared.emit(TelephonyEvent::NetworkChanged {
+                previous: seen.map(|a| a.to_string()),
+                address: now.map(|a| a.to_string()),
+            });
+            seen = now;
+        }
+
+        retired.retain(|(stack, since)| {
+            if !network.route.is_local(stack.local_ip) {
+                shared.end_calls_on(stack, "network changed: the call's address is gone");
+            }
+            let in_use = lock(&shared.calls)
+                .values()
+                .any(|call| Arc::ptr_eq(&call.stack, stack));
+            if in_use || since.elapsed() < RETIRE_GRACE {
+                return true;
+            }
+            stack.token.cancel();
+            false
+        });
+    }
+}
+
+fn registration_on(shared: &Shared, stack: &Stack) -> Registration {
+    let mut registration =
+        Registration::new(stack.endpoint.clone(), Some(shared.credential.clone()));
+    registration.outbound_proxy = Some(stack.first_hop_socket);
+    registration
+}
+
+/// `Expires: 0` for the registration's Contact, waiting up to 5 s for the registrar.
+async fn remove_binding(mut registration: Registration, server: rsip::Uri) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        registration.register(server, Some(0)),
+    )
+    .await;
+}
+
 /// The Contact to register: where the registrar should send our calls.
-async fn registration_contact(shared: &Shared) -> Option<rsip::typed::Contact> {
+async fn registration_contact(shared: &Shared, stack: &Stack) -> Option<rsip::typed::Contact> {
     let uri = match shared.account.transport {
-        Transport::Udp | Transport::Tcp => shared.contact.clone(),
+        Transport::Udp | Transport::Tcp => stack.contact.clone(),
         Transport::Tls => {
-            let (connection, _) = shared
+            let (connection, _) = stack
                 .endpoint
                 .transport_layer
-                .lookup(&shared.first_hop, None)
+                .lookup(&stack.first_hop, None)
                 .await
                 .ok()?;
             let local = connection.get_addr().addr.clone();
@@ -1065,15 +1280,17 @@ async fn place_call(
     call: CallId,
     callee: rsip::Uri,
 ) -> Result<(), TelephonyError> {
-    let (media, local, media_events) = shared.open_media().await?;
+    let stack = shared.stack();
+    let (media, local, media_events) = shared.open_media(stack.local_ip).await?;
     let offer = local.offer(MediaDirection::SendRecv);
     let caller =
         rsip::Uri::try_from(format!("sip:{}@{}", shared.account.user, shared.domain).as_str())
-            .map_err(stack)?;
+            .map_err(stack_error)?;
     let sip_call_id = format!("{:032x}@callbox", rand::random::<u128>());
     shared.add_call(
         call,
         Call::new(
+            stack.clone(),
             CallDirection::Outbound,
             CallState::Dialing,
             (media, local),
@@ -1086,18 +1303,18 @@ async fn place_call(
         caller_display_name: shared.account.display_name.clone(),
         caller,
         callee,
-        destination: Some(shared.first_hop.clone()),
+        destination: Some(stack.first_hop.clone()),
         content_type: Some("application/sdp".into()),
         offer: Some(offer.into_bytes()),
-        contact: shared.contact.clone(),
+        contact: stack.contact.clone(),
         credential: Some(shared.credential.clone()),
         call_id: Some(sip_call_id),
         ..Default::default()
     };
-    let (dialog, outcome) = shared
+    let (dialog, outcome) = stack
         .dialogs
-        .do_invite_async(option, shared.state_sender.clone())
-        .map_err(stack)?;
+        .do_invite_async(option, stack.state_sender.clone())
+        .map_err(stack_error)?;
     let cancel_now = {
         let mut calls = lock(&shared.calls);
         match calls.get_mut(&call) {
@@ -1177,8 +1394,15 @@ fn answered(shared: &Arc<Shared>, call: CallId, remote_sdp: Option<&str>) {
     shared.emit(TelephonyEvent::Answered { call, codec });
 }
 
-async fn incoming_loop(shared: Arc<Shared>, mut incoming: TransactionReceiver) {
-    while let Some(mut tx) = incoming.recv().await {
+async fn incoming_loop(shared: Arc<Shared>, stack: Arc<Stack>, mut incoming: TransactionReceiver) {
+    loop {
+        let mut tx = tokio::select! {
+            next = incoming.recv() => match next {
+                Some(tx) => tx,
+                None => break,
+            },
+            _ = stack.token.cancelled() => break,
+        };
         let has_to_tag = tx
             .original
             .to_header()
@@ -1186,7 +1410,7 @@ async fn incoming_loop(shared: Arc<Shared>, mut incoming: TransactionReceiver) {
             .and_then(|to| to.tag().ok().flatten())
             .is_some();
         if has_to_tag {
-            match shared.dialogs.match_dialog(&tx) {
+            match stack.dialogs.match_dialog(&tx) {
                 Some(mut dialog) => {
                     tokio::spawn(async move {
                         if let Err(error) = dialog.handle(&mut tx).await {
@@ -1203,7 +1427,8 @@ async fn incoming_loop(shared: Arc<Shared>, mut incoming: TransactionReceiver) {
         match tx.original.method {
             rsip::Method::Invite => {
                 let shared = shared.clone();
-                tokio::spawn(async move { incoming_call(shared, tx).await });
+                let stack = stack.clone();
+                tokio::spawn(async move { incoming_call(shared, stack, tx).await });
             }
             rsip::Method::Options => {
                 let _ = tx.reply(StatusCode::OK).await;
@@ -1221,6 +1446,7 @@ async fn incoming_loop(shared: Arc<Shared>, mut incoming: TransactionReceiver) {
 
 async fn incoming_call(
     shared: Arc<Shared>,
+    stack: Arc<Stack>,
     mut tx: rsipstack::transaction::transaction::Transaction,
 ) {
     let sip_call_id = tx
@@ -1260,11 +1486,11 @@ async fn incoming_call(
         let _ = tx.reply(StatusCode::NotAcceptableHere).await;
         return;
     }
-    let dialog = match shared.dialogs.get_or_create_server_invite(
+    let dialog = match stack.dialogs.get_or_create_server_invite(
         &tx,
-        shared.state_sender.clone(),
+        stack.state_sender.clone(),
         Some(shared.credential.clone()),
-        Some(shared.contact.clone()),
+        Some(stack.contact.clone()),
     ) {
         Ok(dialog) => dialog,
         Err(error) => {
@@ -1273,7 +1499,7 @@ async fn incoming_call(
             return;
         }
     };
-    let (media, local, media_events) = match shared.open_media().await {
+    let (media, local, media_events) = match shared.open_media(stack.local_ip).await {
         Ok(parts) => parts,
         Err(error) => {
             tracing::warn!(%error, "no media socket for an incoming call");
@@ -1289,6 +1515,7 @@ async fn incoming_call(
         LocalTone::Ringing
     }));
     let mut entry = Call::new(
+        stack,
         CallDirection::Inbound,
         CallState::Incoming,
         (media, local),
@@ -1316,8 +1543,19 @@ async fn incoming_call(
     }
 }
 
-async fn dialog_state_loop(shared: Arc<Shared>, mut states: DialogStateReceiver) {
-    while let Some(state) = states.recv().await {
+async fn dialog_state_loop(
+    shared: Arc<Shared>,
+    stack: Arc<Stack>,
+    mut states: DialogStateReceiver,
+) {
+    loop {
+        let state = tokio::select! {
+            next = states.recv() => match next {
+                Some(state) => state,
+                None => break,
+            },
+            _ = stack.token.cancelled() => break,
+        };
         match state {
             DialogState::Early(id, response) => {
                 let Some(call) = shared.call_for(&id.call_id) else {
@@ -1457,7 +1695,7 @@ async fn dialog_state_loop(shared: Arc<Shared>, mut states: DialogStateReceiver)
             }
             DialogState::Terminated(id, reason) => {
                 let Some(call) = shared.call_for(&id.call_id) else {
-                    shared.dialogs.remove_dialog(&id);
+                    stack.dialogs.remove_dialog(&id);
                     continue;
                 };
                 let (code, words, disposition): (Option<u16>, &str, Option<Disposition>) =

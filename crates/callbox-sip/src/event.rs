@@ -89,6 +89,15 @@ pub enum TelephonyEvent {
     },
     /// The binding was removed (on exit or on request).
     Unregistered,
+    /// The local address towards the registrar changed (another network, a VPN, the network
+    /// lost or back). Registration follows at once; calls in progress stay up while their
+    /// address exists.
+    NetworkChanged {
+        /// The address before, `None` when there was no network.
+        previous: Option<String>,
+        /// The address now, `None` when there is no network.
+        address: Option<String>,
+    },
     /// A call arrived and rings here.
     Incoming {
         /// The call.

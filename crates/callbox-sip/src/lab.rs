@@ -52,7 +52,7 @@ modparam("rr", "enable_full_lr", 1)
 modparam("registrar", "max_expires", 3600)
 modparam("registrar", "min_expires", 1)
 request_route {
-    xlog("L_INFO", "REQ $rm from $fu to $ru ($si:$sp) ci=$ci t=$TV(Sn)\n");
+    xlog("L_INFO", "REQ $rm from $fu to $ru ($si:$sp) expires=$hdr(Expires) ci=$ci t=$TV(Sn)\n");
     if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
     if (!sanity_check("17895", "7")) { exit; }
     if (has_totag()) {

@@ -15,6 +15,7 @@ pub mod fake;
 #[cfg(feature = "test-support")]
 pub mod lab;
 pub mod media;
+pub mod network;
 pub mod sdp;
 pub mod telephony;
 
@@ -22,4 +23,5 @@ pub use account::{Account, AccountError, Password, Transport};
 pub use agent::{AgentError, SipAgent};
 pub use audio::{AudioDevices, AudioSink, AudioSource, Capture, GeneratedAudio};
 pub use event::{CallDirection, CallId, Disposition, RegistrationState, TelephonyEvent};
+pub use network::{NetworkWatch, OsRoute, Route};
 pub use telephony::{RejectReason, Telephony, TelephonyError};

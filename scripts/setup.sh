@@ -11,6 +11,14 @@ command -v curl >/dev/null 2>&1 || need_packages+=(curl ca-certificates)
 [ -e /usr/include/alsa/asoundlib.h ] || need_packages+=(libasound2-dev)
 # Opus: the opus crate builds libopus from its bundled source with cmake.
 command -v cmake >/dev/null 2>&1 || need_packages+=(cmake)
+# The desktop app (Tauri 2): WebKitGTK, the tray's appindicator, librsvg (icons), libxdo
+# (shortcuts); Node.js and npm build the window's UI (ui/).
+pkg-config --exists webkit2gtk-4.1 2>/dev/null || need_packages+=(libwebkit2gtk-4.1-dev)
+pkg-config --exists ayatana-appindicator3-0.1 2>/dev/null || need_packages+=(libayatana-appindicator3-dev)
+pkg-config --exists librsvg-2.0 2>/dev/null || need_packages+=(librsvg2-dev)
+[ -e /usr/include/xdo.h ] || need_packages+=(libxdo-dev)
+command -v xdg-mime >/dev/null 2>&1 || need_packages+=(xdg-utils)
+command -v npm >/dev/null 2>&1 || need_packages+=(nodejs npm)
 
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "setup: installing ${need_packages[*]}" >&2
@@ -71,3 +79,31 @@ install_telephony_test_tools() {
   command -v openssl >/dev/null 2>&1 || need+=(openssl)
   apt_install "telephony tests" "${need[@]}"
 }
+
+# The desktop end-to-end tests: a headless X server, WebKit's WebDriver and tauri-driver,
+# xdotool and xclip (the global shortcut on selected text), gio (opens tel: links as desktops
+# do) and a D-Bus session with gnome-keyring. test.sh calls this.
+install_desktop_test_tools() {
+  local need=()
+  command -v Xvfb >/dev/null 2>&1 || need+=(xvfb xauth)
+  command -v WebKitWebDriver >/dev/null 2>&1 || need+=(webkit2gtk-driver)
+  command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
+  command -v xclip >/dev/null 2>&1 || need+=(xclip)
+  command -v gio >/dev/null 2>&1 || need+=(libglib2.0-bin)
+  apt_install "desktop end-to-end tests" "${need[@]}"
+  if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+    echo "setup: installing tauri-driver 2.1.0 (cargo install)" >&2
+    cargo install tauri-driver --version 2.1.0 --locked --quiet
+  fi
+}
+
+# The window's UI: installs its npm packages (exactly as locked) when they changed, then builds
+# ui/dist, which the desktop binary embeds (so every cargo build of the workspace needs it).
+build_ui() {
+  if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+    echo "setup: installing the UI's npm packages" >&2
+    (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  (cd ui && npm run --silent build >/dev/null)
+}
+build_ui

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Runs every test of Callbox: formatting, lints, unit, conformance, property and CRM tests
-# (against a real HTTP server on 127.0.0.1), telephony tests against real SIP peers, and the keychain test against gnome-keyring on a
-# private D-Bus session. Installs what is missing first.
+# Runs every test of Callbox: formatting, lints, the UI's type check and unit tests, unit,
+# conformance, property and CRM tests (against a real HTTP server on 127.0.0.1), telephony tests
+# against real SIP peers, the keychain test against gnome-keyring on a private D-Bus session,
+# and the desktop end-to-end tests (a real window under Xvfb driven by WebDriver). Installs what
+# is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 echo "== format" >&2
 cargo fmt --all -- --check
+echo "== ui (TypeScript strict, Vitest)" >&2
+(cd ui && npm run --silent typecheck && npm test --silent)
 echo "== lints" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== docs" >&2
@@ -23,4 +27,17 @@ for suite in "callbox-engine --test keychain" "callbox-cli --test live"; do
   XDG_DATA_HOME="$keyring_home" dbus-run-session -- sh -c "echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; CALLBOX_KEYCHAIN_TEST=1 cargo test -p $suite --locked -- --nocapture"
   rm -rf "$keyring_home"
 done
+echo "== desktop end to end (Xvfb, WebDriver, kamailio, baresip, the fake CRM, gnome-keyring)" >&2
+install_desktop_test_tools
+cargo build --locked -p callbox-desktop
+display=":$((90 + RANDOM % 400))"
+while [ -e "/tmp/.X11-unix/X${display#:}" ]; do display=":$((90 + RANDOM % 400))"; done
+Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb_pid=$!
+trap 'kill $xvfb_pid 2>/dev/null || true' EXIT
+sleep 1
+keyring_home=$(mktemp -d)
+DISPLAY="$display" XDG_DATA_HOME="$keyring_home" dbus-run-session -- sh -c "echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; CALLBOX_E2E=1 cargo test -p callbox-desktop --test e2e --locked -- --test-threads=1" 2> >(grep -v -e '^dbus-daemon' -e 'AccessDenied' >&2)
+rm -rf "$keyring_home"
+echo "   screenshots: target/e2e/screenshots/" >&2
 echo "== all tests passed" >&2

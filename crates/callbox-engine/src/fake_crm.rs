@@ -59,6 +59,8 @@ struct State {
     /// When requests were refused with 429.
     limited_at: Vec<Instant>,
     rng: u64,
+    /// `X-Frame-Options` of the agent pages (`/agent/…`), if any.
+    frame_policy: Option<String>,
 }
 
 /// The fake CRM.
@@ -84,6 +86,7 @@ impl FakeCrm {
             accepted_at: Vec::new(),
             limited_at: Vec::new(),
             rng: 0x2545F4914F6CDD1D,
+            frame_policy: None,
         }));
         Mock::given(wiremock::matchers::any())
             .respond_with(Responder(state.clone()))
@@ -138,6 +141,12 @@ impl FakeCrm {
         let mut s = self.state.lock().unwrap();
         s.require_tokens = true;
         s.tokens.clear();
+    }
+
+    /// The `X-Frame-Options` the agent pages (`GET /agent/…`, the popup URLs) send from now
+    /// on: `Some("DENY")` makes the CRM refuse to be framed.
+    pub fn set_frame_policy(&self, policy: Option<&str>) {
+        self.state.lock().unwrap().frame_policy = policy.map(str::to_owned);
     }
 
     pub fn set_chaos(&self, chaos: Chaos) {
@@ -304,6 +313,29 @@ impl Respond for Responder {
             .to_string();
         s.bump("requests");
         s.bump(&format!("{method} {path}"));
+
+        // The CRM's own web pages (what the popup URL opens in Callbox's panel).
+        if method == "GET" && path.starts_with("/agent/") {
+            let id = path.rsplit('/').next().unwrap_or("").to_string();
+            let name = s
+                .records
+                .iter()
+                .find(|r| r.id == id)
+                .map(|r| {
+                    format!(
+                        "{} {}",
+                        r.fields["first_name"].as_str().unwrap_or(""),
+                        r.fields["last_name"].as_str().unwrap_or("")
+                    )
+                })
+                .unwrap_or_else(|| "Unknown record".into());
+            let mut page = ResponseTemplate::new(200)
+                .set_body_raw(agent_page(&id, name.trim()), "text/html; charset=utf-8");
+            if let Some(policy) = &s.frame_policy {
+                page = page.insert_header("x-frame-options", policy.as_str());
+            }
+            return page;
+        }
 
         // Rate limit (token bucket), with HubSpot-style and IETF headers.
         if s.chaos.rate_per_sec > 0 {
@@ -607,4 +639,62 @@ fn route(
             json!({"error": format!("fake CRM: no route for {method} {path}")}),
         ),
     }
+}
+
+/// A record's page in the fake CRM. Besides the record it probes whether it can reach the
+/// Callbox app it is framed in (it must not): the results land in `#probe` as JSON, where the
+/// end-to-end test reads them.
+fn agent_page(id: &str, name: &str) -> String {
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    format!(
+        r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>Fake CRM: {name}</title></head>
+<body>
+<h1 id="record-name">{name}</h1>
+<p>Record <span id="record-id">{id}</span></p>
+<pre id="probe">probing</pre>
+<script>
+(async () => {{
+  const out = {{}};
+  const internals = (() => {{ try {{ return window.__TAURI_INTERNALS__; }} catch (e) {{ return undefined; }} }})();
+  out.internals = typeof internals;
+  for (const [name, args] of [["snapshot", {{}}], ["dial", {{ target: "+15550000666" }}]]) {{
+    try {{
+      if (!internals) throw new Error("no __TAURI_INTERNALS__");
+      const answer = await internals.invoke(name, args);
+      out[name] = "allowed: " + JSON.stringify(answer).slice(0, 80);
+    }} catch (e) {{
+      out[name] = "blocked: " + String((e && e.message) || e).slice(0, 120);
+    }}
+  }}
+  try {{
+    out.parent = "reachable: " + typeof window.parent.__TAURI_INTERNALS__.invoke;
+  }} catch (e) {{
+    out.parent = "blocked: " + e.name;
+  }}
+  try {{
+    const r = await fetch("ipc://localhost/dial", {{ method: "POST", body: JSON.stringify({{ target: "+15550000666" }}) }});
+    const body = (await r.text()).slice(0, 120);
+    out.fetch = (r.ok ? "allowed: " : "refused: ") + r.status + " " + body;
+  }} catch (e) {{
+    out.fetch = "blocked: " + e.name;
+  }}
+  try {{
+    window.parent.postMessage({{ cmd: "dial", target: "+15550000666" }}, "*");
+    out.postMessage = "sent";
+  }} catch (e) {{
+    out.postMessage = "blocked: " + e.name;
+  }}
+  document.getElementById("probe").textContent = JSON.stringify(out);
+}})();
+</script>
+</body></html>
+"#,
+        id = escape(id),
+        name = escape(name)
+    )
 }

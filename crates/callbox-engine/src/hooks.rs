@@ -1017,6 +1017,14 @@ impl Engine {
         Ok(outbox::run(self.inner.clone(), until).await?)
     }
 
+    /// Sends a failed outbox entry again (all failed ones with `None`) and wakes the worker.
+    /// Returns how many were put back.
+    pub fn retry_failed(&self, id: Option<i64>) -> Result<usize, EngineError> {
+        let count = self.inner.store.retry_failed(id, now_unix())?;
+        self.inner.wake();
+        Ok(count)
+    }
+
     /// The hooks of one call (its sync log).
     pub fn hooks(&self, call_id: &str) -> Result<Vec<HookEntry>, EngineError> {
         Ok(self.inner.store.hooks(Some(call_id), usize::MAX)?)

@@ -325,6 +325,24 @@ impl Store {
         Ok(record.and_then(|r| serde_json::from_str(&r).ok()))
     }
 
+    /// The latest calls of the history, newest first.
+    pub fn recent_calls(&self, limit: usize) -> Result<Vec<Call>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT record FROM calls ORDER BY started_at DESC, rowid DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut calls = Vec::new();
+        for row in rows {
+            if let Ok(call) = serde_json::from_str(&row?) {
+                calls.push(call);
+            }
+        }
+        Ok(calls)
+    }
+
     /// Puts a write in the outbox, durably, before anything is sent. The same call,
     /// integration and hook is one entry: enqueueing again changes nothing and returns
     /// `(id, false)`.

@@ -1,0 +1,508 @@
+//! End to end: the real `callbox` binary in a real window (Xvfb), driven over WebDriver
+//! (tauri-driver + WebKitWebDriver), registered at a real kamailio, called by a real baresip,
+//! looking callers up in the fake CRM on 127.0.0.1, with its secrets in a real keychain
+//! (gnome-keyring on the session bus).
+//!
+//! Runs when `CALLBOX_E2E=1` (scripts/test.sh sets it, inside Xvfb and a private D-Bus session
+//! with an unlocked keyring). Screenshots of the main states land in `target/e2e/screenshots/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use callbox_core::secret::Secret;
+use callbox_engine::fake_crm::FakeCrm;
+use callbox_engine::secret_store::{KeychainStore, SecretKey, SecretStore};
+use callbox_sip::lab::{AnswerMode, Baresip, Registrar, free_port};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const API_KEY: &str = "hd_e2e_5ecret_K3y";
+
+fn enabled() -> bool {
+    if std::env::var_os("CALLBOX_E2E").is_none() {
+        eprintln!(
+            "skipped: set CALLBOX_E2E=1 inside Xvfb and a D-Bus session (scripts/test.sh does)"
+        );
+        return false;
+    }
+    true
+}
+
+/// A fresh configuration for one run of the app.
+struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    fn new(tag: &str) -> Home {
+        let root = std::env::temp_dir().join(format!("callbox-e2e-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("config/callbox/integrations")).unwrap();
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        Home { root }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.root.join("config")
+    }
+
+    fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn write(&self, relative: &str, text: &str) {
+        std::fs::write(self.config().join("callbox").join(relative), text).unwrap();
+    }
+
+    /// The helpdesk integration against `crm`, the SIP account 1002 at `registrar`.
+    fn configure(&self, crm: &FakeCrm, registrar: &Registrar) {
+        self.write(
+            "integrations/desk.toml",
+            &format!(
+                "template = \"example-helpdesk\"\ncreate_contacts = \"manual\"\n[fields]\nbase_url = \"{}\"\npriority = \"normal\"\n",
+                crm.uri()
+            ),
+        );
+        self.write(
+            "telephony.toml",
+            &format!(
+                "registrar = \"{}\"\ndomain = \"127.0.0.1\"\nuser = \"1002\"\npassword = \"{}\"\nexpires = 60\n",
+                registrar.address(),
+                callbox_sip::lab::PASSWORD
+            ),
+        );
+        self.write(
+            "desktop.toml",
+            "popup = \"ringing\"\nshortcut = \"ctrl+alt+d\"\nfirst_name = \"Eli\"\nlast_name = \"Ng\"\nemail = \"eli@example.com\"\n",
+        );
+        KeychainStore::new()
+            .expect("keychain (run inside scripts/test.sh's D-Bus session)")
+            .set(&SecretKey::new("desk", "api_key"), &Secret::new(API_KEY))
+            .expect("store the API key");
+    }
+
+    fn envs(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("XDG_CONFIG_HOME", self.config()),
+            ("XDG_DATA_HOME", self.data()),
+        ]
+    }
+
+    /// The app's log (today's file).
+    fn log(&self) -> String {
+        let dir = self.data().join("callbox/logs");
+        let mut text = String::new();
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        text
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        if std::env::var_os("CALLBOX_KEEP_LAB").is_none() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// tauri-driver, and a WebDriver session on the app.
+struct Driver {
+    process: Child,
+    client: Option<Client>,
+}
+
+fn tauri_driver() -> PathBuf {
+    let home_bin =
+        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo/bin/tauri-driver");
+    if home_bin.exists() {
+        return home_bin;
+    }
+    PathBuf::from("tauri-driver")
+}
+
+impl Driver {
+    async fn start(home: &Home) -> Driver {
+        // WebDriver speaks plain HTTP on 127.0.0.1; rustls still wants a provider chosen.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = free_port(false);
+        let native = free_port(false);
+        let process = Command::new(tauri_driver())
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
+            .envs(home.envs())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tauri-driver (cargo install tauri-driver --version 2.1.0 --locked)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tauri-driver did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("wry"));
+        capabilities.insert(
+            "tauri:options".into(),
+            json!({ "application": env!("CARGO_BIN_EXE_callbox") }),
+        );
+        let client = ClientBuilder::rustls()
+            .expect("rustls")
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a WebDriver session on callbox");
+        Driver {
+            process,
+            client: Some(client),
+        }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.as_ref().unwrap()
+    }
+
+    async fn stop(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client.close().await;
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+async fn wait_css(client: &Client, css: &str, seconds: u64) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(seconds))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no `{css}` within {seconds} s: {e}"))
+}
+
+async fn wait_text(client: &Client, css: &str, want: &str, seconds: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Ok(element) = client.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+            && text.contains(want)
+        {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "`{css}` never showed {want:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+fn wait_until(what: &str, seconds: u64, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {seconds} s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The agent's day: a call rings with the contact's page in the panel (which cannot reach the
+/// app), is answered (pre-log), hung up (call log shown as sent); then click-to-call from a
+/// `tel:` link and from selected text with the global shortcut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_rings_opens_the_contact_is_logged_and_click_to_call_works() {
+    if !enabled() {
+        return;
+    }
+    let crm = FakeCrm::start().await;
+    crm.seed(
+        "contacts",
+        "c-1",
+        json!({"first_name":"Jonas","last_name":"Weber","company":{"name":"Weber GmbH"},"phone":"+49 30 901820"}),
+    );
+    let registrar = Registrar::start();
+    let mut caller = Baresip::start(&registrar, "+4930901820", 440, AnswerMode::Auto);
+    let callee = Baresip::start(&registrar, "+14155550100", 440, AnswerMode::Auto);
+    let home = Home::new("day");
+    home.configure(&crm, &registrar);
+
+    let driver = Driver::start(&home).await;
+    let client = driver.client();
+    wait_css(
+        client,
+        "[data-test=registration][data-state=registered]",
+        20,
+    )
+    .await;
+    screenshot(client, "1-ready").await;
+
+    // A call rings: the card, the notification, the contact's page in the panel.
+    caller.command("dial", "sip:1002@127.0.0.1");
+    wait_css(client, "[data-test=call-card][data-phase=ringing]", 15).await;
+    wait_text(client, "[data-test=caller-name]", "Jonas Weber", 10).await;
+    let frame = wait_css(client, "[data-test=panel-frame]", 10).await;
+    assert_eq!(
+        frame.attr("src").await.unwrap().as_deref(),
+        Some(format!("{}/agent/contacts/c-1", crm.uri()).as_str())
+    );
+    wait_until("the notification request", 5, || {
+        home.log().contains("incoming-call notification requested")
+    });
+    let log = home.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("incoming-call notification requested"))
+        .unwrap();
+    assert!(line.contains("Incoming call: Jonas Weber"), "{line}");
+    assert!(
+        line.contains("Weber GmbH") && line.contains("+4930901820"),
+        "{line}"
+    );
+
+    // The CRM page runs, and everything it tries against the app fails.
+    client.enter_frame(0).await.unwrap();
+    wait_text(client, "#record-name", "Jonas Weber", 10).await;
+    let probe_text = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = client
+                .find(Locator::Css("#probe"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if text.starts_with('{') {
+                break text;
+            }
+            assert!(Instant::now() < deadline, "the page's probe did not finish");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    client.enter_parent_frame().await.unwrap();
+    let probe: Value = serde_json::from_str(&probe_text).unwrap();
+    eprintln!("the CRM page's attempts to reach the app: {probe}");
+    for attempt in ["snapshot", "dial", "parent", "fetch"] {
+        let outcome = probe[attempt].as_str().unwrap_or("");
+        assert!(
+            outcome.starts_with("blocked") || outcome.starts_with("refused"),
+            "the CRM page reached the app with {attempt}: {probe}"
+        );
+    }
+    screenshot(client, "2-ringing").await;
+
+    // Answer: talking, pre-logged in the CRM.
+    wait_css(client, "[data-test=answer]", 5)
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_css(client, "[data-test=call-card][data-phase=up]", 10).await;
+    caller.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_ESTABLISHED");
+    wait_until("the pre-log", 10, || crm.records("calls").len() == 1);
+    wait_css(client, "[data-test=timer]", 5).await;
+    screenshot(client, "3-connected").await;
+
+    // Hang up: the call log updates the pre-logged record and shows as sent.
+    wait_css(client, "[data-test=hang-up]", 5)
+        .await
+        .click()
+        .await
+        .unwrap();
+    caller.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_CLOSED");
+    wait_css(
+        client,
+        "[data-test=recent-call] [data-hook=CallJournal][data-state=sent]",
+        15,
+    )
+    .await;
+    let logs = crm.records("calls");
+    assert_eq!(logs.len(), 1, "one call log: {logs:?}");
+    assert_eq!(logs[0].writes, 2, "pre-logged, then completed");
+    assert_eq!(
+        registrar.log().matches("REQ INVITE from sip:1002@").count(),
+        0,
+        "the CRM page placed a call"
+    );
+    screenshot(client, "4-logged").await;
+
+    // Click-to-call: a tel: link opened the way browsers on GNOME open it (GIO reads the
+    // handler Callbox registered); the second launch hands the link to the running app.
+    let established = callee.count("CALL_ESTABLISHED");
+    run(Command::new("gio")
+        .arg("open")
+        .arg("tel:+1-415-555-0100")
+        .envs(home.envs()));
+    wait_css(client, "[data-test=call-card][data-phase=up]", 15).await;
+    wait_until("the tel: call answered", 10, || {
+        callee.count("CALL_ESTABLISHED") > established
+    });
+    wait_css(client, "[data-test=hang-up]", 5)
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_until("the tel: call closed", 10, || {
+        callee.count("CALL_CLOSED") > 0
+    });
+
+    // The global shortcut on selected text, formatted as people write it.
+    let mut xclip = Command::new("xclip")
+        .args(["-selection", "primary"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("xclip");
+    {
+        use std::io::Write;
+        let mut stdin = xclip.stdin.take().unwrap();
+        stdin
+            .write_all(b"Call Ann at +1 (415) 555-0100 today")
+            .unwrap();
+    }
+    let _ = xclip.wait();
+    let established = callee.count("CALL_ESTABLISHED");
+    run(Command::new("xdotool").args(["key", "--clearmodifiers", "ctrl+alt+d"]));
+    wait_until("the shortcut's call answered", 15, || {
+        callee.count("CALL_ESTABLISHED") > established
+    });
+    wait_css(client, "[data-test=call-card][data-phase=up]", 10).await;
+    wait_css(client, "[data-test=hang-up]", 5)
+        .await
+        .click()
+        .await
+        .unwrap();
+    let invites = registrar.log();
+    assert!(
+        invites
+            .matches("REQ INVITE from sip:1002@127.0.0.1 to sip:+14155550100@")
+            .count()
+            >= 2,
+        "{invites}"
+    );
+    driver.stop().await;
+}
+
+/// A CRM that refuses to be framed opens in a window of its own; the panel says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crm_that_refuses_framing_opens_in_its_own_window() {
+    if !enabled() {
+        return;
+    }
+    let crm = FakeCrm::start().await;
+    crm.seed(
+        "contacts",
+        "c-9",
+        json!({"first_name":"Ana","last_name":"Silva","phone":"+351 21 000 0001"}),
+    );
+    crm.set_frame_policy(Some("DENY"));
+    let registrar = Registrar::start();
+    let mut caller = Baresip::start(&registrar, "+351210000001", 440, AnswerMode::Auto);
+    let home = Home::new("framing");
+    home.configure(&crm, &registrar);
+    let driver = Driver::start(&home).await;
+    let client = driver.client();
+    wait_css(
+        client,
+        "[data-test=registration][data-state=registered]",
+        20,
+    )
+    .await;
+    caller.command("dial", "sip:1002@127.0.0.1");
+    wait_css(client, "[data-test=call-card][data-phase=ringing]", 15).await;
+    let outside = wait_css(client, "[data-test=panel-outside]", 10).await;
+    assert!(
+        outside
+            .text()
+            .await
+            .unwrap()
+            .contains("X-Frame-Options: DENY")
+    );
+    assert!(
+        client
+            .find(Locator::Css("[data-test=panel-frame]"))
+            .await
+            .is_err()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.windows().await.unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "no CRM window opened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    screenshot(client, "5-framing-refused").await;
+    wait_css(client, "[data-test=decline]", 5)
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_css(client, "[data-test=recent-call]", 10).await;
+    driver.stop().await;
+}
+
+/// Nothing configured: the window guides the agent instead of showing an empty phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_guides_the_agent_through_setup() {
+    if !enabled() {
+        return;
+    }
+    let home = Home::new("first");
+    let driver = Driver::start(&home).await;
+    let client = driver.client();
+    wait_css(client, "[data-test=first-run]", 20).await;
+    wait_css(
+        client,
+        "[data-test=registration][data-state=not_configured]",
+        5,
+    )
+    .await;
+    let blocked = wait_css(client, "[data-test=call-blocked]", 5).await;
+    assert!(blocked.text().await.unwrap().contains("SIP account"));
+    assert!(
+        wait_css(client, "[data-test=dial]", 5)
+            .await
+            .attr("disabled")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    screenshot(client, "0-first-run").await;
+    driver.stop().await;
+}

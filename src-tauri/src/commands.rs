@@ -5,7 +5,11 @@ use callbox_desk::{DeskError, DeskSnapshot, Presence, RecentCall};
 use serde::Serialize;
 use tauri::State;
 
+use callbox_desk::{ConfigurationView, IntegrationForm, PhoneForm};
+
 use crate::Shell;
+use crate::preferences::{AudioDevice, ConnectionTest, Preferences};
+use crate::settings::DesktopSettings;
 
 /// An error as the UI sees it.
 #[derive(Debug, Serialize, specta::Type)]
@@ -119,6 +123,20 @@ pub fn create_ticket(shell: State<'_, Shell>, call_id: String, integration: Stri
     Ok(shell.desk().create_ticket(&call_id, &integration)?)
 }
 
+/// Sends an SMS (through `integration`, else the first that can); returns its id.
+#[tauri::command]
+#[specta::specta]
+pub fn send_sms(
+    shell: State<'_, Shell>,
+    number: String,
+    text: String,
+    integration: Option<String>,
+) -> Answer<String> {
+    Ok(shell
+        .desk()
+        .send_sms(&number, &text, integration.as_deref())?)
+}
+
 /// Sends a failed CRM write again.
 #[tauri::command]
 #[specta::specta]
@@ -161,4 +179,104 @@ pub fn open_outside(app: tauri::AppHandle, url: String, browser: bool) -> Answer
         kind: "panel".into(),
         message,
     })
+}
+
+/// The SIP account and integrations, for the settings view.
+#[tauri::command]
+#[specta::specta]
+pub fn configuration(preferences: State<'_, Preferences>) -> Answer<ConfigurationView> {
+    preferences.view()
+}
+
+/// Saves the SIP account (applies after restart).
+#[tauri::command]
+#[specta::specta]
+pub fn save_phone(preferences: State<'_, Preferences>, form: PhoneForm) -> Answer {
+    preferences.save_phone(&form)
+}
+
+/// Adds an integration from a built-in template or a template file.
+#[tauri::command]
+#[specta::specta]
+pub fn add_integration(
+    preferences: State<'_, Preferences>,
+    name: String,
+    template: String,
+) -> Answer<IntegrationForm> {
+    preferences.add_integration(&name, &template)
+}
+
+/// Saves an integration's settings and fields.
+#[tauri::command]
+#[specta::specta]
+pub fn save_integration(preferences: State<'_, Preferences>, form: IntegrationForm) -> Answer {
+    preferences.save_integration(&form)
+}
+
+/// Removes an integration and its secrets.
+#[tauri::command]
+#[specta::specta]
+pub fn remove_integration(preferences: State<'_, Preferences>, name: String) -> Answer {
+    preferences.remove_integration(&name)
+}
+
+/// Test Connection: looks a number up in the integration's CRM, as saved now.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_integration(
+    preferences: State<'_, Preferences>,
+    name: String,
+    number: String,
+) -> Answer<ConnectionTest> {
+    crate::preferences::test(&preferences, &name, &number).await
+}
+
+/// Signs in to an OAuth2 integration in the system browser.
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_in(preferences: State<'_, Preferences>, name: String) -> Answer {
+    crate::preferences::sign_in(&preferences, &name).await
+}
+
+/// Associates the agent with their CRM user by email; returns the CRM user id.
+#[tauri::command]
+#[specta::specta]
+pub async fn associate_user(
+    preferences: State<'_, Preferences>,
+    name: String,
+    extension: String,
+    email: String,
+) -> Answer<Option<String>> {
+    crate::preferences::associate(&preferences, &name, &extension, &email).await
+}
+
+/// The desktop settings (desktop.toml).
+#[tauri::command]
+#[specta::specta]
+pub fn desktop_settings(preferences: State<'_, Preferences>) -> DesktopSettings {
+    preferences.desktop()
+}
+
+/// Saves the desktop settings (applies after restart).
+#[tauri::command]
+#[specta::specta]
+pub fn save_desktop_settings(
+    preferences: State<'_, Preferences>,
+    settings: DesktopSettings,
+) -> Answer {
+    preferences.save_desktop(&settings)
+}
+
+/// The machine's audio devices.
+#[tauri::command]
+#[specta::specta]
+pub fn audio_devices() -> Vec<AudioDevice> {
+    crate::preferences::audio_devices()
+}
+
+/// Restarts Callbox so saved settings take effect (unregisters first).
+#[tauri::command]
+#[specta::specta]
+pub fn restart(app: tauri::AppHandle) {
+    crate::restart(&app);
 }

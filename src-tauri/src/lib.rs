@@ -7,6 +7,7 @@ pub mod commands;
 pub mod logging;
 pub mod notification;
 pub mod panel;
+pub mod preferences;
 pub mod search;
 pub mod session;
 pub mod settings;
@@ -62,11 +63,24 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::choose_contact,
             commands::create_contact,
             commands::create_ticket,
+            commands::send_sms,
             commands::retry_hook,
             commands::set_presence,
             commands::clear_missed,
             commands::search_contacts,
             commands::open_outside,
+            commands::configuration,
+            commands::save_phone,
+            commands::add_integration,
+            commands::save_integration,
+            commands::remove_integration,
+            commands::test_integration,
+            commands::sign_in,
+            commands::associate_user,
+            commands::desktop_settings,
+            commands::save_desktop_settings,
+            commands::audio_devices,
+            commands::restart,
         ])
         .events(tauri_specta::collect_events![DeskChanged])
 }
@@ -85,6 +99,15 @@ pub fn set_presence(app: &AppHandle, presence: Presence) {
     if let Some(shell) = app.try_state::<Shell>() {
         shell.desk().set_presence(presence);
     }
+}
+
+/// Unregisters and starts Callbox again (settings changes).
+pub fn restart(app: &AppHandle) {
+    let agent = app.try_state::<Shell>().and_then(|s| s.agent.clone());
+    if let Some(agent) = agent {
+        tauri::async_runtime::block_on(agent.shutdown(Duration::from_secs(2)));
+    }
+    app.restart();
 }
 
 /// Unregisters and exits.
@@ -239,6 +262,10 @@ pub fn run() {
                 tracing::warn!(%problem, "setup");
             }
             let desk = session.desk.clone();
+            app.manage(preferences::Preferences {
+                paths: paths.clone(),
+                secrets: session.secrets.clone(),
+            });
             app.manage(Shell {
                 desk: desk.clone(),
                 agent: session.agent,
@@ -264,6 +291,17 @@ pub fn run() {
                 for url in urls {
                     dial_link(app.handle(), url.as_str());
                 }
+            }
+
+            use tauri_plugin_autostart::ManagerExt;
+            let autostart = app.autolaunch();
+            let change = match (settings.start_at_login, autostart.is_enabled()) {
+                (true, Ok(false)) => autostart.enable(),
+                (false, Ok(true)) => autostart.disable(),
+                _ => Ok(()),
+            };
+            if let Err(error) = change {
+                tracing::warn!(%error, "start at login could not be changed");
             }
 
             use tauri_plugin_global_shortcut::GlobalShortcutExt;

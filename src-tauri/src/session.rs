@@ -18,6 +18,8 @@ use crate::settings::DesktopSettings;
 pub struct Session {
     /// The desk the window drives.
     pub desk: Desk,
+    /// The keychain, when it could be opened (the settings view stores secrets there).
+    pub secrets: Option<Arc<dyn SecretStore>>,
     /// The SIP agent, when an account is configured (for shutdown).
     pub agent: Option<SipAgent>,
     /// Problems found while starting (shown to the agent).
@@ -94,7 +96,7 @@ pub async fn open(paths: &Paths, settings: &DesktopSettings) -> Session {
                 .number
                 .clone()
                 .unwrap_or_else(|| account.user.clone());
-            match SipAgent::start(account.clone(), password.clone(), audio()).await {
+            match SipAgent::start(account.clone(), password.clone(), audio(settings)).await {
                 Ok(started) => {
                     let _ = started.register();
                     agent = Some(started.clone());
@@ -137,12 +139,18 @@ pub async fn open(paths: &Paths, settings: &DesktopSettings) -> Session {
     let desk = Desk::start(telephony, engine, framing, desk_settings);
     Session {
         desk,
+        secrets,
         agent,
         problems,
     }
 }
 
-/// The machine's audio devices (ALSA through cpal); a device that cannot be opened is silence.
-fn audio() -> Arc<dyn callbox_sip::AudioDevices> {
-    Arc::new(callbox_sip::audio::system::SystemAudio::default())
+/// The chosen audio devices (ALSA through cpal); a device that cannot be opened is silence.
+fn audio(settings: &DesktopSettings) -> Arc<dyn callbox_sip::AudioDevices> {
+    let chosen = |name: &str| (!name.trim().is_empty()).then(|| name.trim().to_owned());
+    Arc::new(callbox_sip::audio::system::SystemAudio {
+        input: chosen(&settings.audio_input),
+        output: chosen(&settings.audio_output),
+        ringing: chosen(&settings.audio_ringing),
+    })
 }

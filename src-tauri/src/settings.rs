@@ -28,6 +28,12 @@ pub struct DesktopSettings {
     pub email: String,
     /// The agent's role has the Call right (seed 000's role permissions).
     pub call_right: bool,
+    /// Microphone (device id or name; empty: the system default).
+    pub audio_input: String,
+    /// Headset or speaker for calls (empty: the system default).
+    pub audio_output: String,
+    /// Where incoming calls ring (empty: the call output).
+    pub audio_ringing: String,
 }
 
 impl Default for DesktopSettings {
@@ -41,6 +47,9 @@ impl Default for DesktopSettings {
             last_name: String::new(),
             email: String::new(),
             call_right: true,
+            audio_input: String::new(),
+            audio_output: String::new(),
+            audio_ringing: String::new(),
         }
     }
 }
@@ -101,7 +110,7 @@ mod tests {
         assert_eq!(load(&path), Ok(DesktopSettings::default()));
         std::fs::write(&path, "popup = \"answered\"\nshortcutt = \"ctrl+d\"\n").unwrap_or_default();
         let error = load(&path).err().unwrap_or_default();
-        assert!(error.ends_with("desktop.toml:2:1: unknown field `shortcutt`, expected one of `popup`, `framing_fallback`, `shortcut`, `start_at_login`, `first_name`, `last_name`, `email`, `call_right`"), "{error}");
+        assert!(error.ends_with("desktop.toml:2:1: unknown field `shortcutt`, expected one of `popup`, `framing_fallback`, `shortcut`, `start_at_login`, `first_name`, `last_name`, `email`, `call_right`, `audio_input`, `audio_output`, `audio_ringing`"), "{error}");
         let saved = DesktopSettings {
             popup: PopupTrigger::Answered,
             ..DesktopSettings::default()

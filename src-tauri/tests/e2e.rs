@@ -365,6 +365,48 @@ async fn a_call_rings_opens_the_contact_is_logged_and_click_to_call_works() {
     );
     screenshot(client, "4-logged").await;
 
+    // An SMS to the caller: sent through the integration, then noted on their contact.
+    wait_css(client, "[data-test=dial-input]", 5)
+        .await
+        .send_keys("+49 30 901820")
+        .await
+        .unwrap();
+    wait_css(client, "[data-test=sms]", 5)
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_css(client, "[data-test=sms-text]", 5)
+        .await
+        .send_keys("Thanks for your call, Jonas.")
+        .await
+        .unwrap();
+    wait_css(client, "[data-test=sms-send]", 5)
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_css(
+        client,
+        "[data-test=message] [data-hook=SmsNote][data-state=sent]",
+        15,
+    )
+    .await;
+    let sms = crm.records("sms");
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert_eq!(sms[0].fields["to"], "+4930901820");
+    assert_eq!(sms[0].fields["text"], "Thanks for your call, Jonas.");
+    assert!(
+        crm.records("notes")
+            .iter()
+            .any(|n| n.fields["contact_id"] == "c-1")
+    );
+    wait_css(client, "[data-test=dial-input]", 5)
+        .await
+        .clear()
+        .await
+        .unwrap();
+
     // Click-to-call: a tel: link opened the way browsers on GNOME open it (GIO reads the
     // handler Callbox registered); the second launch hands the link to the running app.
     let established = callee.count("CALL_ESTABLISHED");
@@ -504,5 +546,177 @@ async fn a_first_run_guides_the_agent_through_setup() {
             .is_some()
     );
     screenshot(client, "0-first-run").await;
+    driver.stop().await;
+}
+
+/// Clicks an element after scrolling it to the middle of the view (the settings view's sticky
+/// footer would cover it otherwise).
+async fn click(client: &Client, css: &str) {
+    let element = wait_css(client, css, 5).await;
+    let as_arg = serde_json::to_value(&element).unwrap();
+    client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'});",
+            vec![as_arg],
+        )
+        .await
+        .unwrap();
+    element.click().await.unwrap();
+}
+
+/// Typed into a settings field (cleared first).
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = wait_css(client, css, 5).await;
+    let as_arg = serde_json::to_value(&field).unwrap();
+    client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'});",
+            vec![as_arg],
+        )
+        .await
+        .unwrap();
+    let current = field.prop("value").await.unwrap().unwrap_or_default();
+    if !current.is_empty() {
+        field.clear().await.unwrap();
+    }
+    if let Err(error) = field.send_keys(text).await {
+        screenshot(client, "failed-type").await;
+        panic!("cannot type into {css}: {error:?}");
+    }
+}
+
+/// Setting up from the window: the SIP account and an integration with its secret field,
+/// Test Connection, a template with errors refused with its place; after a restart Callbox
+/// registers and finds callers with what was saved, and no secret is in any file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_set_up_the_phone_and_an_integration_from_the_window() {
+    if !enabled() {
+        return;
+    }
+    let crm = FakeCrm::start().await;
+    crm.seed(
+        "contacts",
+        "c-5",
+        json!({"first_name":"Lea","last_name":"Voss","phone":"+49 40 555 1234"}),
+    );
+    let registrar = Registrar::start();
+    let home = Home::new("settings");
+    let driver = Driver::start(&home).await;
+    let client = driver.client();
+    wait_css(client, "[data-test=first-run-settings]", 20)
+        .await
+        .click()
+        .await
+        .unwrap();
+
+    type_into(client, "[data-test=sip-registrar]", &registrar.address()).await;
+    type_into(client, "[data-test=sip-user]", "1002").await;
+    type_into(
+        client,
+        "[data-test=sip-password]",
+        callbox_sip::lab::PASSWORD,
+    )
+    .await;
+    click(client, "[data-test=save-phone]").await;
+    wait_text(
+        client,
+        "[data-test=phone-settings] [data-test=saved]",
+        "saved",
+        5,
+    )
+    .await;
+
+    type_into(client, "[data-test=integration-name]", "desk").await;
+    wait_css(client, "[data-test=integration-template]", 5)
+        .await
+        .select_by_value("example-helpdesk")
+        .await
+        .unwrap();
+    click(client, "[data-test=add-integration]").await;
+    let desk = "[data-test=integration][data-name=desk]";
+    type_into(
+        client,
+        &format!("{desk} [data-test=field-base_url]"),
+        &crm.uri(),
+    )
+    .await;
+    type_into(
+        client,
+        &format!("{desk} [data-test=field-api_key]"),
+        API_KEY,
+    )
+    .await;
+    click(client, &format!("{desk} [data-test=save-integration]")).await;
+    wait_text(client, &format!("{desk} [data-test=saved]"), "Saved", 5).await;
+    type_into(
+        client,
+        &format!("{desk} [data-test=test-number]"),
+        "+49 40 555 1234",
+    )
+    .await;
+    click(client, &format!("{desk} [data-test=test-connection]")).await;
+    wait_text(
+        client,
+        &format!("{desk} [data-test=saved]"),
+        "Found: Lea Voss",
+        10,
+    )
+    .await;
+
+    // A template with an error: refused, with file:line:column.
+    let broken = home.root.join("broken.xml");
+    std::fs::write(
+        &broken,
+        "<Information Provider=\"crm\" Name=\"B\" AuthType=\"nope\">\n<Scenarios/>\n</Information>\n",
+    )
+    .unwrap();
+    type_into(client, "[data-test=integration-name]", "broken").await;
+    type_into(
+        client,
+        "[data-test=integration-file]",
+        &broken.display().to_string(),
+    )
+    .await;
+    click(client, "[data-test=add-integration]").await;
+    let error = wait_text(
+        client,
+        "[data-test=integrations] [data-test=settings-error]",
+        "broken.xml:1:",
+        5,
+    )
+    .await;
+    assert!(error.contains("AuthType"), "{error}");
+    screenshot(client, "6-settings").await;
+
+    // No secret in any file; both in the keychain.
+    for file in ["telephony.toml", "integrations/desk.toml"] {
+        let text = std::fs::read_to_string(home.config().join("callbox").join(file)).unwrap();
+        assert!(
+            !text.contains(API_KEY) && !text.contains(callbox_sip::lab::PASSWORD),
+            "{file}: {text}"
+        );
+    }
+    let keychain = KeychainStore::new().unwrap();
+    assert!(
+        keychain
+            .get(&SecretKey::new("desk", "api_key"))
+            .unwrap()
+            .is_some()
+    );
+    driver.stop().await;
+
+    // Callbox started again runs with what was saved.
+    let driver = Driver::start(&home).await;
+    let client = driver.client();
+    wait_css(
+        client,
+        "[data-test=registration][data-state=registered]",
+        20,
+    )
+    .await;
+    let mut caller = Baresip::start(&registrar, "+49405551234", 440, AnswerMode::Auto);
+    caller.command("dial", "sip:1002@127.0.0.1");
+    wait_text(client, "[data-test=caller-name]", "Lea Voss", 15).await;
+    click(client, "[data-test=decline]").await;
     driver.stop().await;
 }

@@ -5,6 +5,7 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { commands, events, type SearchHit } from "./bindings";
 import { countryOf, dialString, formatAsYouType } from "./format";
+import { Settings } from "./settings";
 import {
   apply,
   callerName,
@@ -14,6 +15,7 @@ import {
   fromSnapshot,
   hookText,
   initialState,
+  type Message,
   type Presence,
   type RecentCall,
   RECENT_LIMIT,
@@ -35,6 +37,7 @@ function useNow(intervalMs: number): number {
 export function App() {
   const [state, setState] = useState<State>(initialState());
   const [error, setError] = useState<string | null>(null);
+  const [settingsOpen, setSettingsOpen] = useState(false);
 
   useEffect(() => {
     let stop: (() => void) | undefined;
@@ -64,12 +67,21 @@ export function App() {
     setError(result.status === "error" ? result.error.message : null);
   };
 
+  if (settingsOpen) {
+    return <Settings onClose={() => setSettingsOpen(false)} />;
+  }
+
   return (
     <div class="window">
       <section class="callbox" aria-label="Callbox">
-        <StatusBar state={state} />
-        {state.firstRun && <FirstRun />}
-        <Dialer blocked={state.callBlocked} onDial={(target) => run(commands.dial(target))} />
+        <StatusBar state={state} onSettings={() => setSettingsOpen(true)} />
+        {state.firstRun && <FirstRun onSettings={() => setSettingsOpen(true)} />}
+        <Dialer
+          blocked={state.callBlocked}
+          onDial={(target) => run(commands.dial(target))}
+          smsSenders={state.smsSenders}
+          onSms={(number, text) => run(commands.sendSms(number, text, null))}
+        />
         {error && (
           <p class="error" role="alert" data-test="error">
             {error}
@@ -81,6 +93,7 @@ export function App() {
           ))}
         </div>
         <Recent calls={finishedCalls(state)} run={run} />
+        <Messages messages={state.messages} run={run} />
         <Notices state={state} />
       </section>
       <Panel state={state} />
@@ -88,7 +101,7 @@ export function App() {
   );
 }
 
-function StatusBar({ state }: { state: State }) {
+function StatusBar({ state, onSettings }: { state: State; onSettings: () => void }) {
   const setPresence = (presence: Presence) => void commands.setPresence(presence);
   return (
     <header class="status">
@@ -105,6 +118,9 @@ function StatusBar({ state }: { state: State }) {
         <option value="away">Away</option>
         <option value="do_not_disturb">Do not disturb</option>
       </select>
+      <button class="ghost" data-test="open-settings" title="Settings" aria-label="Settings" onClick={onSettings}>
+        ⚙
+      </button>
       {state.missed > 0 && (
         <button class="missed" data-test="missed" onClick={() => void commands.clearMissed()} title="Mark as seen">
           {state.missed} missed
@@ -114,7 +130,7 @@ function StatusBar({ state }: { state: State }) {
   );
 }
 
-function FirstRun() {
+function FirstRun({ onSettings }: { onSettings: () => void }) {
   return (
     <div class="first-run" data-test="first-run">
       <h2>Welcome to Callbox</h2>
@@ -129,13 +145,26 @@ function FirstRun() {
           built-in templates (HubSpot, Salesforce, Zoho CRM) and test it with <code>callbox-cli integration test</code>.
         </li>
       </ol>
-      <p>Then restart Callbox. The README and docs/telephony.md explain each step.</p>
+      <p>
+        <button class="call" data-test="first-run-settings" onClick={onSettings}>
+          Set up in Settings
+        </button>
+      </p>
+      <p class="muted">Or write the files by hand; docs/desktop.md and docs/telephony.md explain each step.</p>
     </div>
   );
 }
 
-function Dialer({ blocked, onDial }: { blocked: string | null; onDial: (target: string) => void }) {
+interface DialerProps {
+  blocked: string | null;
+  onDial: (target: string) => void;
+  smsSenders: string[];
+  onSms: (number: string, text: string) => void;
+}
+
+function Dialer({ blocked, onDial, smsSenders, onSms }: DialerProps) {
   const [text, setText] = useState("");
+  const [sms, setSms] = useState<string | null>(null);
   const [hits, setHits] = useState<SearchHit[]>([]);
   const [pad, setPad] = useState(false);
   const input = useRef<HTMLInputElement>(null);
@@ -188,7 +217,42 @@ function Dialer({ blocked, onDial }: { blocked: string | null; onDial: (target: 
         <button type="button" class="ghost" onClick={() => setPad(!pad)} aria-pressed={pad} title="Dial pad">
           ⌨
         </button>
+        {smsSenders.length > 0 && (
+          <button
+            type="button"
+            class="ghost"
+            data-test="sms"
+            aria-pressed={sms !== null}
+            title={`Send an SMS (through ${smsSenders[0]})`}
+            onClick={() => setSms(sms === null ? "" : null)}
+          >
+            SMS
+          </button>
+        )}
       </form>
+      {sms !== null && (
+        <form
+          class="sms"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!text.trim() || !sms.trim()) return;
+            onSms(dialString(text), sms);
+            setSms(null);
+          }}
+        >
+          <textarea
+            data-test="sms-text"
+            aria-label="Message"
+            placeholder={text.trim() ? `Message to ${text}` : "Type the number above, then the message"}
+            maxLength={1600}
+            value={sms}
+            onInput={(e) => setSms((e.currentTarget as HTMLTextAreaElement).value)}
+          />
+          <button type="submit" data-test="sms-send" disabled={!text.trim() || !sms.trim()}>
+            Send SMS
+          </button>
+        </form>
+      )}
       {blocked && (
         <p class="blocked" data-test="call-blocked">
           {blocked}
@@ -386,6 +450,38 @@ function Recent({ calls, run }: { calls: RecentCall[]; run: Run }) {
                   {hookText(hook)}
                   {hook.state === "failed" && (
                     <button class="ghost" data-test="retry" onClick={() => run(commands.retryHook(hook.id))}>
+                      Retry
+                    </button>
+                  )}
+                </li>
+              ))}
+            </ul>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function Messages({ messages, run }: { messages: Message[]; run: Run }) {
+  if (messages.length === 0) return null;
+  return (
+    <section class="recent" aria-label="Messages">
+      <h3>Messages</h3>
+      <ul data-test="messages">
+        {messages.map(({ sms, hooks }) => (
+          <li key={sms.id} data-test="message">
+            <div class="line">
+              <span class="direction out">✉</span>
+              <strong>{sms.number}</strong>
+              <span class="muted">{sms.text.length > 40 ? `${sms.text.slice(0, 40)}…` : sms.text}</span>
+            </div>
+            <ul class="hooks">
+              {hooks.map((hook) => (
+                <li key={hook.id ?? hook.hook} class={`hook ${hook.state}`} data-test="hook" data-hook={hook.hook} data-state={hook.state}>
+                  {hookText(hook)}
+                  {hook.state === "failed" && (
+                    <button class="ghost" onClick={() => run(commands.retryHook(hook.id))}>
                       Retry
                     </button>
                   )}

@@ -33,6 +33,8 @@ export const commands = {
 	createContact: (callId: string, integration: string) => typedError<null, CommandError>(__TAURI_INVOKE("create_contact", { callId, integration })),
 	/**  Creates a ticket for the call. */
 	createTicket: (callId: string, integration: string) => typedError<null, CommandError>(__TAURI_INVOKE("create_ticket", { callId, integration })),
+	/**  Sends an SMS (through `integration`, else the first that can); returns its id. */
+	sendSms: (number: string, text: string, integration: string | null) => typedError<string, CommandError>(__TAURI_INVOKE("send_sms", { number, text, integration })),
 	/**  Sends a failed CRM write again. */
 	retryHook: (id: number | null) => typedError<null, CommandError>(__TAURI_INVOKE("retry_hook", { id })),
 	/**  Sets availability. */
@@ -43,6 +45,30 @@ export const commands = {
 	searchContacts: (query: string) => typedError<SearchHit[], CommandError>(__TAURI_INVOKE("search_contacts", { query })),
 	/**  Opens the CRM page of a call in a window of its own or the browser (the panel's "pop out"). */
 	openOutside: (url: string, browser: boolean) => typedError<null, CommandError>(__TAURI_INVOKE("open_outside", { url, browser })),
+	/**  The SIP account and integrations, for the settings view. */
+	configuration: () => typedError<ConfigurationView, CommandError>(__TAURI_INVOKE("configuration")),
+	/**  Saves the SIP account (applies after restart). */
+	savePhone: (form: PhoneForm) => typedError<null, CommandError>(__TAURI_INVOKE("save_phone", { form })),
+	/**  Adds an integration from a built-in template or a template file. */
+	addIntegration: (name: string, template: string) => typedError<IntegrationForm, CommandError>(__TAURI_INVOKE("add_integration", { name, template })),
+	/**  Saves an integration's settings and fields. */
+	saveIntegration: (form: IntegrationForm) => typedError<null, CommandError>(__TAURI_INVOKE("save_integration", { form })),
+	/**  Removes an integration and its secrets. */
+	removeIntegration: (name: string) => typedError<null, CommandError>(__TAURI_INVOKE("remove_integration", { name })),
+	/**  Test Connection: looks a number up in the integration's CRM, as saved now. */
+	testIntegration: (name: string, number: string) => typedError<ConnectionTest_Serialize, CommandError>(__TAURI_INVOKE("test_integration", { name, number })),
+	/**  Signs in to an OAuth2 integration in the system browser. */
+	signIn: (name: string) => typedError<null, CommandError>(__TAURI_INVOKE("sign_in", { name })),
+	/**  Associates the agent with their CRM user by email; returns the CRM user id. */
+	associateUser: (name: string, extension: string, email: string) => typedError<string | null, CommandError>(__TAURI_INVOKE("associate_user", { name, extension, email })),
+	/**  The desktop settings (desktop.toml). */
+	desktopSettings: () => __TAURI_INVOKE<DesktopSettings_Serialize>("desktop_settings"),
+	/**  Saves the desktop settings (applies after restart). */
+	saveDesktopSettings: (settings: DesktopSettings_Deserialize) => typedError<null, CommandError>(__TAURI_INVOKE("save_desktop_settings", { settings })),
+	/**  The machine's audio devices. */
+	audioDevices: () => __TAURI_INVOKE<AudioDevice[]>("audio_devices"),
+	/**  Restarts Callbox so saved settings take effect (unregisters first). */
+	restart: () => __TAURI_INVOKE<void>("restart"),
 };
 
 /** Events */
@@ -51,6 +77,18 @@ export const events = {
 };
 
 /* Types */
+/**  An audio device for the settings' choices. */
+export type AudioDevice = {
+	/**  Its stable id (what the settings store). */
+	id: string,
+	/**  Its name. */
+	name: string,
+	/**  It can record. */
+	input: boolean,
+	/**  It can play. */
+	output: boolean,
+};
+
 /**  Where a call is. */
 export type CallPhase = 
 /**  Inbound, ringing here. */
@@ -162,6 +200,43 @@ export type CommandError = {
 	message: string,
 };
 
+/**  Everything the settings view edits. */
+export type ConfigurationView = {
+	/**  The SIP account (empty form when none). */
+	phone: PhoneForm,
+	/**  Whether `telephony.toml` exists. */
+	phone_configured: boolean,
+	/**  The integrations, in lookup order. */
+	integrations: IntegrationForm[],
+	/**  The built-in templates' names. */
+	templates: string[],
+	/**  Files that could not be read, with why. */
+	problems: string[],
+};
+
+/**  What Test Connection found. */
+export type ConnectionTest = ConnectionTest_Serialize | ConnectionTest_Deserialize;
+
+/**  What Test Connection found. */
+export type ConnectionTest_Deserialize = {
+	/**  The CRM answered the lookup. */
+	ok: boolean,
+	/**  Contacts found for the number ("Jonas Weber · Weber GmbH"). */
+	contacts: string[],
+	/**  Why not, when not ok. */
+	error?: string | null,
+};
+
+/**  What Test Connection found. */
+export type ConnectionTest_Serialize = {
+	/**  The CRM answered the lookup. */
+	ok: boolean,
+	/**  Contacts found for the number ("Jonas Weber · Weber GmbH"). */
+	contacts: string[],
+	/**  Why not, when not ok. */
+	error: string | null,
+};
+
 /**  The contact a call is about, as the window shows it. */
 export type ContactView = ContactView_Serialize | ContactView_Deserialize;
 
@@ -237,6 +312,10 @@ panel: PanelRequest_Deserialize } |
 call_id: string; 
 /**  Its writes now. */
 hooks: HookView_Deserialize[] } | 
+/**  The agent sent an SMS (its writes follow as [`DeskEvent::Hooks`] under its id). */
+{ kind: "sms"; 
+/**  The SMS. */
+sms: SmsView } | 
 /**  Availability or missed-call count changed. */
 { kind: "presence"; 
 /**  Availability. */
@@ -272,6 +351,10 @@ panel: PanelRequest_Serialize } |
 call_id: string; 
 /**  Its writes now. */
 hooks: HookView_Serialize[] } | 
+/**  The agent sent an SMS (its writes follow as [`DeskEvent::Hooks`] under its id). */
+{ kind: "sms"; 
+/**  The SMS. */
+sms: SmsView } | 
 /**  Availability or missed-call count changed. */
 { kind: "presence"; 
 /**  Availability. */
@@ -302,6 +385,8 @@ export type DeskSnapshot_Deserialize = {
 	call_blocked?: string | null,
 	/**  Nothing is configured yet: the window guides the agent through setup. */
 	first_run: boolean,
+	/**  Integrations that can send SMS (empty: the window offers no SMS). */
+	sms_senders: string[],
 };
 
 /**  Everything the window needs to draw itself from scratch. */
@@ -320,7 +405,87 @@ export type DeskSnapshot_Serialize = {
 	call_blocked: string | null,
 	/**  Nothing is configured yet: the window guides the agent through setup. */
 	first_run: boolean,
+	/**  Integrations that can send SMS (empty: the window offers no SMS). */
+	sms_senders: string[],
 };
+
+/**  What the agent (or the admin) set for the app. */
+export type DesktopSettings = DesktopSettings_Serialize | DesktopSettings_Deserialize;
+
+/**  What the agent (or the admin) set for the app. */
+export type DesktopSettings_Deserialize = {
+	/**  When the CRM panel opens: `ringing`, `answered`, `ended` or `never`. */
+	popup?: PopupTrigger,
+	/**  Where a CRM page that refuses framing opens: `window` or `browser`. */
+	framing_fallback?: FramingFallback,
+	/**  The global shortcut that dials the selected number (`ctrl+alt+d`); empty: none. */
+	shortcut?: string,
+	/**  Start Callbox when the agent logs in. */
+	start_at_login?: boolean,
+	/**  The agent's first name, for call logs. */
+	first_name?: string,
+	/**  The agent's last name. */
+	last_name?: string,
+	/**  The agent's email (associates them with their CRM user). */
+	email?: string,
+	/**  The agent's role has the Call right (seed 000's role permissions). */
+	call_right?: boolean,
+	/**  Microphone (device id or name; empty: the system default). */
+	audio_input?: string,
+	/**  Headset or speaker for calls (empty: the system default). */
+	audio_output?: string,
+	/**  Where incoming calls ring (empty: the call output). */
+	audio_ringing?: string,
+};
+
+/**  What the agent (or the admin) set for the app. */
+export type DesktopSettings_Serialize = {
+	/**  When the CRM panel opens: `ringing`, `answered`, `ended` or `never`. */
+	popup: PopupTrigger,
+	/**  Where a CRM page that refuses framing opens: `window` or `browser`. */
+	framing_fallback: FramingFallback,
+	/**  The global shortcut that dials the selected number (`ctrl+alt+d`); empty: none. */
+	shortcut: string,
+	/**  Start Callbox when the agent logs in. */
+	start_at_login: boolean,
+	/**  The agent's first name, for call logs. */
+	first_name: string,
+	/**  The agent's last name. */
+	last_name: string,
+	/**  The agent's email (associates them with their CRM user). */
+	email: string,
+	/**  The agent's role has the Call right (seed 000's role permissions). */
+	call_right: boolean,
+	/**  Microphone (device id or name; empty: the system default). */
+	audio_input: string,
+	/**  Headset or speaker for calls (empty: the system default). */
+	audio_output: string,
+	/**  Where incoming calls ring (empty: the call output). */
+	audio_ringing: string,
+};
+
+/**  One field of an integration's template, as the form shows it. */
+export type FieldForm = {
+	/**  The template's variable name. */
+	name: string,
+	/**  Its label. */
+	title: string,
+	/**  `text`, `password` or `list`. */
+	kind: string,
+	/**  The choices of a `list`. */
+	options: string[],
+	/**  The value (always empty for a password: write-only). */
+	value: string,
+	/**  Whether a password is stored. */
+	set: boolean,
+};
+
+/**  What to do with a CRM page that refuses to be framed. */
+export type FramingFallback = 
+/**  A Callbox window of its own. */
+"window" | 
+/**  The system browser. */
+"browser";
 
 /**  The state of one CRM write of a call (its sync log line). */
 export type HookView = HookView_Serialize | HookView_Deserialize;
@@ -355,6 +520,28 @@ export type HookView_Serialize = {
 	attempts: number,
 	/**  Why it failed or is being retried (masked: no secrets). */
 	error: string | null,
+};
+
+/**  One integration, as the settings view shows and saves it. */
+export type IntegrationForm = {
+	/**  Its name (the file stem; the key of its secrets and CRM writes). */
+	name: string,
+	/**  The template: a built-in name or a path. */
+	template: string,
+	/**  The template's provider label (e.g. "HubSpot"). */
+	provider: string,
+	/**  Enabled. */
+	enabled: boolean,
+	/**  Lookup order (lower first). */
+	order: number,
+	/**  `never`, `manual`, `inbound`, `outbound`, `both`. */
+	create_contacts: string,
+	/**  The template's fields. */
+	fields: FieldForm[],
+	/**  Its authentication: `none`, `basic`, `oauth2`, `bearertoken`. */
+	auth: string,
+	/**  What is missing (secrets), if anything. */
+	missing: string[],
 };
 
 /**  Open the CRM panel. */
@@ -392,6 +579,39 @@ export type PanelTarget =
 "window" | 
 /**  The CRM refuses to be framed: in the system browser. */
 "browser";
+
+/**  The SIP account form. `password` is write-only: empty keeps the stored one. */
+export type PhoneForm = {
+	/**  `host[:port]` of the registrar. */
+	registrar: string,
+	/**  SIP domain (empty: the registrar's host). */
+	domain: string,
+	/**  User (extension). */
+	user: string,
+	/**  Authentication user when it differs (empty: `user`). */
+	auth_user: string,
+	/**  `udp`, `tcp` or `tls`. */
+	transport: string,
+	/**  Outbound proxy `host[:port]` (empty: none). */
+	outbound_proxy: string,
+	/**  The employee's own number (seed 000's mapping). */
+	number: string,
+	/**  A new password (write-only). */
+	password: string,
+	/**  Whether a password is stored (shown, never the password). */
+	password_set: boolean,
+};
+
+/**  When the CRM panel opens on a call (seed 003's trigger events). */
+export type PopupTrigger = 
+/**  As soon as the call rings (or is dialed) and the contact is found. */
+"ringing" | 
+/**  When the call is answered. */
+"answered" | 
+/**  When the call ends. */
+"ended" | 
+/**  Never on its own (the agent opens it from the call). */
+"never";
 
 /**  The agent's availability (tray). */
 export type Presence = 
@@ -452,6 +672,20 @@ export type SearchHit = {
 	integration: string,
 	/**  Why it was found. */
 	reason: string,
+};
+
+/**  An SMS the agent sent. */
+export type SmsView = {
+	/**  Its id (the key of its CRM writes). */
+	id: string,
+	/**  To whom. */
+	number: string,
+	/**  What. */
+	text: string,
+	/**  Through which integration. */
+	integration: string,
+	/**  Unix milliseconds when the agent sent it. */
+	at_ms: number | null,
 };
 
 /* Tauri Specta runtime */

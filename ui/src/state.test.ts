@@ -74,3 +74,18 @@ describe("words", () => {
     );
   });
 });
+
+describe("SMS", () => {
+  it("lists sent messages and follows their writes", () => {
+    let s = initialState();
+    s = apply(s, { kind: "sms", sms: { id: "sms-1", number: "+49305550007", text: "Hi", integration: "desk", at_ms: 1 } });
+    s = apply(s, {
+      kind: "hooks",
+      call_id: "sms-1",
+      hooks: [{ id: 3, integration: "desk", hook: "SendSms", state: "sent", attempts: 1, error: null }],
+    });
+    expect(s.messages[0]?.hooks[0]?.state).toBe("sent");
+    expect(hookText(s.messages[0]!.hooks[0]!)).toBe("SMS · desk · sent");
+    expect(s.recent).toHaveLength(0);
+  });
+});

@@ -10,9 +10,15 @@ import type {
   Presence,
   RecentCall_Serialize as RecentCall,
   RegistrationView,
+  SmsView,
 } from "./bindings";
 
-export type { CallView, DeskEvent, DeskSnapshot, HookView, PanelRequest, Presence, RecentCall, RegistrationView };
+export type { CallView, DeskEvent, DeskSnapshot, HookView, PanelRequest, Presence, RecentCall, RegistrationView, SmsView };
+
+export interface Message {
+  sms: SmsView;
+  hooks: HookView[];
+}
 
 export interface Notice {
   id: number;
@@ -29,6 +35,8 @@ export interface State {
   callBlocked: string | null;
   firstRun: boolean;
   notices: Notice[];
+  smsSenders: string[];
+  messages: Message[];
 }
 
 export const RECENT_LIMIT = 30;
@@ -44,6 +52,8 @@ export function initialState(): State {
     callBlocked: null,
     firstRun: false,
     notices: [],
+    smsSenders: [],
+    messages: [],
   };
 }
 
@@ -57,6 +67,7 @@ export function fromSnapshot(snapshot: DeskSnapshot, recent: RecentCall[]): Stat
     panel: snapshot.panel,
     callBlocked: snapshot.call_blocked,
     firstRun: snapshot.first_run,
+    smsSenders: snapshot.sms_senders,
     recent,
   };
 }
@@ -84,7 +95,15 @@ export function apply(state: State, event: DeskEvent): State {
     }
     case "panel":
       return { ...state, panel: event.panel };
+    case "sms":
+      return { ...state, messages: [{ sms: event.sms, hooks: [] }, ...state.messages].slice(0, RECENT_LIMIT) };
     case "hooks": {
+      if (state.messages.some((m) => m.sms.id === event.call_id)) {
+        return {
+          ...state,
+          messages: state.messages.map((m) => (m.sms.id === event.call_id ? { ...m, hooks: event.hooks } : m)),
+        };
+      }
       const has = state.recent.some((r) => r.call.id === event.call_id);
       if (!has) {
         // A call still in progress (pre-log): keep its hooks until it ends.
@@ -150,6 +169,7 @@ export function hookText(hook: HookView): string {
     PreCallJournal: "Pre-log",
     CallJournal: "Call log",
     SmsNote: "SMS note",
+    SendSms: "SMS",
     CreateNewContact: "New contact",
     CreateNewTicket: "New ticket",
   };

@@ -197,7 +197,7 @@ pub fn is_supplied(scenario: &ScenarioId, name: &str) -> bool {
         ScenarioId::CreateNewTicket | ScenarioId::PreCallJournal | ScenarioId::CallJournal => {
             has(CALL) || has(JOURNAL)
         }
-        ScenarioId::SmsNote => has(CALL) || has(SMS),
+        ScenarioId::SmsNote | ScenarioId::SendSms => has(CALL) || has(SMS),
         ScenarioId::Other(_) => true,
     }
 }

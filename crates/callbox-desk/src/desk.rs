@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use callbox_core::call::{Agent, Call, Direction, Disposition as LogDisposition};
+use callbox_core::call::{Agent, Call, Direction, Disposition as LogDisposition, Sms};
 use callbox_engine::hooks::{ContactMatch, Engine, Lookup, NewContact};
 use callbox_engine::outbox::Until;
 use callbox_engine::store::{HookEntry, HookState};
@@ -22,8 +22,11 @@ use tokio::sync::broadcast;
 use crate::framing::Framing;
 use crate::view::{
     CallPhase, CallView, ContactView, DeskEvent, DeskSnapshot, HookView, PanelRequest, PanelTarget,
-    Presence, RecentCall, RegistrationView,
+    Presence, RecentCall, RegistrationView, SmsView,
 };
+
+/// The longest SMS Callbox sends (10 concatenated parts).
+pub const MAX_SMS_CHARS: usize = 1600;
 
 /// When the CRM panel opens on a call (seed 003's trigger events).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -224,6 +227,12 @@ impl Desk {
             panel: table.panel.clone(),
             call_blocked: settings.call_blocked.clone(),
             first_run: settings.first_run,
+            sms_senders: self
+                .inner
+                .engine
+                .as_ref()
+                .map(Engine::sms_senders)
+                .unwrap_or_default(),
         }
     }
 
@@ -413,6 +422,68 @@ impl Desk {
             .call(call_id)
             .map_err(engine_error)?
             .ok_or_else(|| DeskError::UnknownCall(call_id.to_owned()))
+    }
+
+    /// Sends an SMS to `number` through `integration` (the first that can, when `None`).
+    /// Returns its id at once; the sending and the CRM note follow as [`DeskEvent::Hooks`].
+    pub fn send_sms(
+        &self,
+        number: &str,
+        text: &str,
+        integration: Option<&str>,
+    ) -> Result<String, DeskError> {
+        let engine = self.inner.engine.clone().ok_or(DeskError::NoIntegration)?;
+        let senders = engine.sms_senders();
+        let sender = match integration {
+            Some(name) if senders.iter().any(|s| s == name) => name.to_owned(),
+            Some(name) => {
+                return Err(DeskError::NotAllowed(format!("{name} cannot send SMS")));
+            }
+            None => senders
+                .first()
+                .cloned()
+                .ok_or_else(|| DeskError::NotAllowed("no integration can send SMS".into()))?,
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(DeskError::NotAllowed("the message is empty".into()));
+        }
+        if text.chars().count() > MAX_SMS_CHARS {
+            return Err(DeskError::NotAllowed(format!(
+                "the message is longer than {MAX_SMS_CHARS} characters"
+            )));
+        }
+        let number = crate::selection::phone_number_in(number)
+            .ok_or_else(|| DeskError::NotAllowed(format!("`{number}` is not a phone number")))?;
+        let at = now_ms();
+        let sms = Sms {
+            id: format!("sms-{}-{}", at as u64, std::process::id()),
+            direction: Direction::Outbound,
+            remote_number: number.clone(),
+            text: text.to_owned(),
+            agent: lock(&self.inner.settings).agent.clone(),
+            at: (at / 1000.0) as i64,
+        };
+        let view = SmsView {
+            id: sms.id.clone(),
+            number,
+            text: sms.text.clone(),
+            integration: sender.clone(),
+            at_ms: at,
+        };
+        self.emit(DeskEvent::Sms { sms: view });
+        self.watch(&sms.id);
+        let id = sms.id.clone();
+        let desk = self.clone();
+        self.inner.runtime.spawn(async move {
+            if let Err(error) = engine.send_sms(&sender, &sms).await {
+                desk.notice(format!(
+                    "The SMS to {} was not sent: {error}",
+                    sms.remote_number
+                ));
+            }
+        });
+        Ok(id)
     }
 
     /// Sends a failed CRM write again.

@@ -6,12 +6,16 @@
 //! [`DeskEvent`]. The desktop shell (`src-tauri`) forwards those to the UI and turns the UI's
 //! clicks into [`Desk`] calls; everything here is testable without WebKit.
 
+pub mod configuration;
 pub mod desk;
 pub mod framing;
 pub mod no_phone;
 pub mod selection;
 pub mod view;
 
+pub use configuration::{
+    Configuration, ConfigurationError, ConfigurationView, FieldForm, IntegrationForm, PhoneForm,
+};
 pub use desk::{Desk, DeskError, DeskSettings, FramingFallback, PopupTrigger};
 pub use framing::{AlwaysFrame, Framing, HttpFraming, refusal_in};
 pub use no_phone::NoPhone;

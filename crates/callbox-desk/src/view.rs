@@ -112,6 +112,22 @@ pub struct RecentCall {
     pub hooks: Vec<HookView>,
 }
 
+/// An SMS the agent sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct SmsView {
+    /// Its id (the key of its CRM writes).
+    pub id: String,
+    /// To whom.
+    pub number: String,
+    /// What.
+    pub text: String,
+    /// Through which integration.
+    pub integration: String,
+    /// Unix milliseconds when the agent sent it.
+    pub at_ms: f64,
+}
+
 /// The agent's registration, for the status line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -197,6 +213,8 @@ pub struct DeskSnapshot {
     pub call_blocked: Option<String>,
     /// Nothing is configured yet: the window guides the agent through setup.
     pub first_run: bool,
+    /// Integrations that can send SMS (empty: the window offers no SMS).
+    pub sms_senders: Vec<String>,
 }
 
 /// A change the window should show.
@@ -230,6 +248,11 @@ pub enum DeskEvent {
         call_id: String,
         /// Its writes now.
         hooks: Vec<HookView>,
+    },
+    /// The agent sent an SMS (its writes follow as [`DeskEvent::Hooks`] under its id).
+    Sms {
+        /// The SMS.
+        sms: SmsView,
     },
     /// Availability or missed-call count changed.
     Presence {

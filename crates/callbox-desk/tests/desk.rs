@@ -364,3 +364,82 @@ async fn a_crm_that_refuses_framing_opens_in_a_window() {
     .await;
     assert!(matches!(panel, DeskEvent::Panel { panel } if panel.target == PanelTarget::Embedded));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sms_is_sent_then_noted_on_the_contact() {
+    let crm = FakeCrm::start().await;
+    crm.seed(
+        "contacts",
+        "c-7",
+        json!({"first_name":"Mia","last_name":"Roth","phone":"+49 30 555 0007"}),
+    );
+    let phone = Arc::new(ScriptedTelephony::default());
+    let desk = Desk::start(
+        phone.clone(),
+        Some(engine(&crm, "sms")),
+        Arc::new(AlwaysFrame),
+        settings(PopupTrigger::Ringing),
+    );
+    assert_eq!(desk.snapshot().sms_senders, vec!["desk".to_string()]);
+    let mut events = desk.subscribe();
+    assert_eq!(
+        desk.send_sms("+49 30 555 0007", "  ", None)
+            .unwrap_err()
+            .kind(),
+        "not_allowed"
+    );
+    let id = desk
+        .send_sms("+49 (30) 555-0007", "Your ticket #4711 is solved.", None)
+        .unwrap();
+    let sent = next(&mut events, "the SMS", |e| {
+        matches!(e, DeskEvent::Sms { .. })
+    })
+    .await;
+    assert!(
+        matches!(&sent, DeskEvent::Sms { sms } if sms.number == "+49305550007" && sms.id == id)
+    );
+    next(&mut events, "the note", |e| hooks_sent(e, "SmsNote")).await;
+    let sms = crm.records("sms");
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert_eq!(sms[0].fields["text"], "Your ticket #4711 is solved.");
+    assert_eq!(sms[0].fields["to"], "+49305550007");
+    let notes = crm.records("notes");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].fields["contact_id"], "c-7");
+    assert!(
+        notes[0].fields["body"]
+            .as_str()
+            .unwrap()
+            .contains("Your ticket #4711 is solved.")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sms_the_provider_refuses_is_never_noted() {
+    let crm = FakeCrm::start().await;
+    let phone = Arc::new(ScriptedTelephony::default());
+    let desk = Desk::start(
+        phone.clone(),
+        Some(engine(&crm, "sms-refused")),
+        Arc::new(AlwaysFrame),
+        settings(PopupTrigger::Ringing),
+    );
+    let mut events = desk.subscribe();
+    crm.set_chaos(callbox_engine::fake_crm::Chaos {
+        down: true,
+        ..Default::default()
+    });
+    desk.send_sms("+4930555000", "hello", None).unwrap();
+    next(&mut events, "the retry", |e| {
+        matches!(e, DeskEvent::Hooks { hooks, .. } if hooks.iter().any(|h| h.hook == "SendSms" && h.attempts >= 1 && h.state != "sent"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(crm.records("notes").is_empty(), "noted before it was sent");
+    crm.set_chaos(callbox_engine::fake_crm::Chaos::default());
+    next(&mut events, "the note after the retry", |e| {
+        hooks_sent(e, "SmsNote")
+    })
+    .await;
+    assert_eq!(crm.records("sms").len(), 1);
+}

@@ -506,6 +506,13 @@ fn route(
             let nid = s.write("notes", body, None);
             json_response(201, json!({"note":{"id": nid}}))
         }
+        ("POST", ["api", "v1", "sms"]) => {
+            if body["to"].as_str().unwrap_or("").is_empty() {
+                return json_response(422, json!({"error":"to is required"}));
+            }
+            let sid = s.write("sms", body, None);
+            json_response(201, json!({"sms":{"id": sid, "status": "queued"}}))
+        }
         // ---- Zoho CRM v2 ----
         ("GET", ["crm", "v2", "org"]) => json_response(
             200,

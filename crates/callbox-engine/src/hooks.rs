@@ -282,6 +282,9 @@ pub struct Lookup {
     pub creating: Vec<String>,
 }
 
+/// The variable of a `SendSms` entry that holds the SMS itself (for its `SmsNote` once sent).
+pub(crate) const SMS_RECORD: &str = "__callbox_sms";
+
 /// The id a contact created from Callbox has in the cache until the CRM's record replaces it.
 pub fn created_contact_id(call_id: &str) -> String {
     format!("created:{call_id}")
@@ -857,6 +860,62 @@ impl Engine {
         Ok(())
     }
 
+    /// Sends an SMS through `integration`'s `SendSms` scenario, durably (the outbox). Once the
+    /// provider has accepted it, the outbox logs it with `SmsNote` in every integration that
+    /// has one — an SMS that was never sent is never logged as sent.
+    ///
+    /// The recipient is looked up first in every integration (cache or CRM, as for a call), so
+    /// the notes land on their contact.
+    pub async fn send_sms(&self, integration: &str, sms: &Sms) -> Result<(), EngineError> {
+        let active = self.integration(integration)?;
+        if !Self::has(active, &ScenarioId::SendSms) {
+            return Err(EngineError::Unsupported {
+                integration: integration.to_string(),
+                what: "send SMS".into(),
+                scenario: "SendSms".into(),
+            });
+        }
+        let as_call = Call {
+            id: sms.id.clone(),
+            direction: sms.direction,
+            remote_number: sms.remote_number.clone(),
+            remote_name: String::new(),
+            agent: sms.agent.clone(),
+            started_at: sms.at,
+            answered_at: None,
+            ended_at: None,
+            disposition: None,
+            recording_url: None,
+        };
+        for each in &self.inner.integrations {
+            // A failed lookup only means the note has no contact to land on.
+            if let Ok(found) = self.lookup_in(each, &as_call).await
+                && let Some(first) = found.matches.first().filter(|m| !m.placeholder)
+            {
+                self.inner
+                    .store
+                    .set_call_contact(&sms.id, each.name(), &first.fields)?;
+            }
+        }
+        let crm = self.crm_user(active.name(), &sms.agent.extension)?;
+        let mut vars = sms.variables(self.inner.zone.as_ref(), crm.as_deref());
+        vars.extend(self.contact_variables(&sms.id, active.name())?);
+        let record = serde_json::to_value(sms).map_err(|e| EngineError::Request(e.to_string()))?;
+        vars.insert(SMS_RECORD.into(), record);
+        self.enqueue(active, &sms.id, &ScenarioId::SendSms, &vars)?;
+        Ok(())
+    }
+
+    /// The integrations that can send SMS (their template has `SendSms`).
+    pub fn sms_senders(&self) -> Vec<String> {
+        self.inner
+            .integrations
+            .iter()
+            .filter(|a| Self::has(a, &ScenarioId::SendSms))
+            .map(|a| a.name().to_string())
+            .collect()
+    }
+
     /// Creates a contact for the call's number in `integration` (by hand, or by a rule).
     /// Refuses internal extensions and withheld numbers.
     pub fn create_contact(
@@ -1073,6 +1132,14 @@ impl NewContact {
 }
 
 impl Inner {
+    /// Logs a sent SMS (the `SmsNote` of every integration that has one).
+    pub(crate) fn log_sent_sms(self: &Arc<Self>, sms: &Sms) -> Result<(), EngineError> {
+        Engine {
+            inner: self.clone(),
+        }
+        .sms(sms)
+    }
+
     /// Wakes the outbox worker (something was enqueued or retried).
     pub fn wake(&self) {
         self.wake.notify_one();

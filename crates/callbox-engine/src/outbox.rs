@@ -364,6 +364,15 @@ async fn deliver(
             if scenario == ScenarioId::CreateNewContact {
                 adopt_created_contact(&inner, &entry, &outputs, now)?;
             }
+            if scenario == ScenarioId::SendSms
+                && let Some(sms) = entry
+                    .variables
+                    .get(crate::hooks::SMS_RECORD)
+                    .and_then(|v| serde_json::from_value::<callbox_core::call::Sms>(v.clone()).ok())
+                && let Err(crate::hooks::EngineError::Store(error)) = inner.log_sent_sms(&sms)
+            {
+                return Err(error);
+            }
         }
         Some(Failure::RateLimited { wait, .. }) => {
             let at = now + i64::try_from(wait.as_secs_f64().ceil() as u64).unwrap_or(3600);

@@ -129,13 +129,16 @@ pub enum ScenarioId {
     PreCallJournal,
     /// Callbox extension `SmsNote`: log an SMS as a note (`createSMSNote`).
     SmsNote,
+    /// Callbox extension `SendSms`: send an SMS through the integration (an SMS provider's
+    /// API; seed 001's `SendSMS` endpoints). Once sent, it is logged with `SmsNote`.
+    SendSms,
     /// Any other id (kept, with a warning).
     Other(String),
 }
 
 impl ScenarioId {
     /// Every id Callbox knows, in the order the documentation lists them.
-    pub const KNOWN: [ScenarioId; 11] = [
+    pub const KNOWN: [ScenarioId; 12] = [
         ScenarioId::AuthMethod,
         ScenarioId::GetGlobalInfo,
         ScenarioId::UserAssociation,
@@ -146,6 +149,7 @@ impl ScenarioId {
         ScenarioId::PreCallJournal,
         ScenarioId::CallJournal,
         ScenarioId::SmsNote,
+        ScenarioId::SendSms,
         ScenarioId::Common,
     ];
 
@@ -163,6 +167,7 @@ impl ScenarioId {
             "Common" => ScenarioId::Common,
             "PreCallJournal" => ScenarioId::PreCallJournal,
             "SmsNote" => ScenarioId::SmsNote,
+            "SendSms" => ScenarioId::SendSms,
             other => ScenarioId::Other(other.to_string()),
         }
     }
@@ -181,13 +186,17 @@ impl ScenarioId {
             ScenarioId::Common => "Common",
             ScenarioId::PreCallJournal => "PreCallJournal",
             ScenarioId::SmsNote => "SmsNote",
+            ScenarioId::SendSms => "SendSms",
             ScenarioId::Other(s) => s,
         }
     }
 
     /// Whether this scenario is a Callbox extension (not in Yeastar's format).
     pub fn is_extension(&self) -> bool {
-        matches!(self, ScenarioId::PreCallJournal | ScenarioId::SmsNote)
+        matches!(
+            self,
+            ScenarioId::PreCallJournal | ScenarioId::SmsNote | ScenarioId::SendSms
+        )
     }
 
     /// Whether the scenario writes to the CRM (and so goes through the outbox in the app).
@@ -199,6 +208,7 @@ impl ScenarioId {
                 | ScenarioId::PreCallJournal
                 | ScenarioId::CallJournal
                 | ScenarioId::SmsNote
+                | ScenarioId::SendSms
         )
     }
 }

@@ -36,6 +36,7 @@ type Answer<T = ()> = Result<T, CommandError>;
 #[tauri::command]
 #[specta::specta]
 pub fn snapshot(shell: State<'_, Shell>) -> DeskSnapshot {
+    crate::window_interactive();
     shell.desk().snapshot()
 }
 
@@ -231,10 +232,22 @@ pub async fn test_integration(
     crate::preferences::test(&preferences, &name, &number).await
 }
 
-/// Signs in to an OAuth2 integration in the system browser.
+/// Signs in to an OAuth2 integration in the system browser: the running one (what waited
+/// for the sign-in is sent at once), else as configured now.
 #[tauri::command]
 #[specta::specta]
-pub async fn sign_in(preferences: State<'_, Preferences>, name: String) -> Answer {
+pub async fn sign_in(
+    shell: State<'_, Shell>,
+    preferences: State<'_, Preferences>,
+    name: String,
+) -> Answer {
+    let desk = shell.desk();
+    let running = desk
+        .engine()
+        .is_some_and(|e| e.integrations().iter().any(|a| a.name() == name));
+    if running {
+        return Ok(desk.sign_in(&name)?);
+    }
     crate::preferences::sign_in(&preferences, &name).await
 }
 

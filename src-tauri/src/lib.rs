@@ -23,6 +23,23 @@ use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, RunEvent, WindowEvent};
 use tauri_specta::Event;
 
+/// When the process started (for the start-up time in the log).
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Logs, once, how long the window took to become interactive: its first IPC call (the
+/// snapshot it draws itself from) marks the moment.
+pub fn window_interactive() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Some(started) = STARTED.get() {
+            tracing::info!(
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "window interactive"
+            );
+        }
+    });
+}
+
 /// The main window's label (the only one the capabilities grant commands to).
 pub const MAIN_WINDOW: &str = "main";
 
@@ -98,6 +115,18 @@ pub fn show_main(app: &AppHandle) {
 pub fn set_presence(app: &AppHandle, presence: Presence) {
     if let Some(shell) = app.try_state::<Shell>() {
         shell.desk().set_presence(presence);
+    }
+}
+
+/// Signs an integration in again (tray prompt, settings): with the running engine when the
+/// integration runs, so what waited for it is sent at once.
+pub fn sign_in_again(app: &AppHandle, integration: &str) {
+    if let Some(shell) = app.try_state::<Shell>()
+        && let Err(error) = shell.desk().sign_in(integration)
+    {
+        shell
+            .desk()
+            .notice(format!("Cannot sign in to {integration}: {error}"));
     }
 }
 
@@ -193,6 +222,13 @@ async fn forward(app: AppHandle, desk: Desk) {
                     tracing::warn!(%error, "cannot open the CRM page outside");
                 }
             }
+            DeskEvent::SignIn { needed } => {
+                if let Some(tray) = tray::of(&app)
+                    && let Err(error) = tray.show_sign_in(&app, needed)
+                {
+                    tracing::warn!(%error, "tray menu");
+                }
+            }
             DeskEvent::Presence { presence, missed } => {
                 if let Some(tray) = tray::of(&app) {
                     tray.show(*presence, *missed);
@@ -222,6 +258,7 @@ fn notify(app: &AppHandle, desk: &Desk, call: callbox_desk::CallView) {
 
 /// Runs the app.
 pub fn run() {
+    let _ = STARTED.set(std::time::Instant::now());
     let paths = Paths::default_dirs();
     let _log = logging::start(&paths.data_dir);
     let settings_path = settings::file(&paths);

@@ -1,6 +1,9 @@
-//! The tray: availability, missed calls, open and quit. Closing the window keeps Callbox here.
+//! The tray: availability, missed calls, sign-in prompts for integrations whose token can no
+//! longer be refreshed, open and quit. Closing the window keeps Callbox here.
 
-use callbox_desk::Presence;
+use std::sync::Mutex;
+
+use callbox_desk::{Presence, SignInNeeded};
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, Wry};
@@ -11,6 +14,9 @@ pub struct Tray {
     away: CheckMenuItem<Wry>,
     do_not_disturb: CheckMenuItem<Wry>,
     missed: MenuItem<Wry>,
+    open: MenuItem<Wry>,
+    quit: MenuItem<Wry>,
+    sign_in: Mutex<Vec<MenuItem<Wry>>>,
     icon: tauri::tray::TrayIcon<Wry>,
 }
 
@@ -58,7 +64,11 @@ pub fn build(app: &AppHandle) -> tauri::Result<Tray> {
             "presence:dnd" => crate::set_presence(app, Presence::DoNotDisturb),
             "missed" | "open" => crate::show_main(app),
             "quit" => crate::quit(app),
-            _ => {}
+            other => {
+                if let Some(integration) = other.strip_prefix("sign-in:") {
+                    crate::sign_in_again(app, integration);
+                }
+            }
         });
     if let Some(icon) = app.default_window_icon() {
         builder = builder.icon(icon.clone());
@@ -69,11 +79,57 @@ pub fn build(app: &AppHandle) -> tauri::Result<Tray> {
         away,
         do_not_disturb,
         missed,
+        open,
+        quit,
+        sign_in: Mutex::new(Vec::new()),
         icon,
     })
 }
 
 impl Tray {
+    /// Lists the integrations waiting for a new sign-in ("Sign in to hubspot again").
+    pub fn show_sign_in(&self, app: &AppHandle, needed: &[SignInNeeded]) -> tauri::Result<()> {
+        let items = needed
+            .iter()
+            .map(|n| {
+                MenuItem::with_id(
+                    app,
+                    format!("sign-in:{}", n.integration),
+                    format!("Sign in to {} again…", n.integration),
+                    true,
+                    None::<&str>,
+                )
+            })
+            .collect::<tauri::Result<Vec<_>>>()?;
+        let separator = PredefinedMenuItem::separator(app)?;
+        let separator2 = PredefinedMenuItem::separator(app)?;
+        let separator3 = PredefinedMenuItem::separator(app)?;
+        let mut entries: Vec<&dyn tauri::menu::IsMenuItem<Wry>> = vec![
+            &self.available,
+            &self.away,
+            &self.do_not_disturb,
+            &separator,
+        ];
+        for item in &items {
+            entries.push(item);
+        }
+        if !items.is_empty() {
+            entries.push(&separator3);
+        }
+        entries.extend([
+            &self.missed as &dyn tauri::menu::IsMenuItem<Wry>,
+            &self.open,
+            &separator2,
+            &self.quit,
+        ]);
+        let menu = Menu::with_items(app, &entries)?;
+        self.icon.set_menu(Some(menu))?;
+        if let Ok(mut kept) = self.sign_in.lock() {
+            *kept = items;
+        }
+        Ok(())
+    }
+
     /// Shows availability and the missed-call count.
     pub fn show(&self, presence: Presence, missed: u32) {
         let _ = self.available.set_checked(presence == Presence::Available);

@@ -134,6 +134,9 @@ impl Driver {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port(false);
         let native = free_port(false);
+        // Its own process group: WebKitWebDriver and the app are killed with it, so a failed
+        // test leaves no Callbox behind (single-instance would hand the next one's launch to it).
+        use std::os::unix::process::CommandExt;
         let process = Command::new(tauri_driver())
             .args([
                 "--port",
@@ -141,6 +144,7 @@ impl Driver {
                 "--native-port",
                 &native.to_string(),
             ])
+            .process_group(0)
             .envs(home.envs())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -157,12 +161,14 @@ impl Driver {
             "tauri:options".into(),
             json!({ "application": env!("CARGO_BIN_EXE_callbox") }),
         );
-        let client = ClientBuilder::rustls()
-            .expect("rustls")
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("a WebDriver session on callbox");
+        let mut builder = ClientBuilder::rustls().expect("rustls");
+        builder.capabilities(capabilities);
+        let address = format!("http://127.0.0.1:{port}");
+        let client =
+            match tokio::time::timeout(Duration::from_secs(60), builder.connect(&address)).await {
+                Ok(client) => client.expect("a WebDriver session on callbox"),
+                Err(_) => panic!("no WebDriver session within 60 s"),
+            };
         Driver {
             process,
             client: Some(client),
@@ -182,7 +188,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.process.kill();
+        let group = format!("-{}", self.process.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.process.wait();
     }
 }

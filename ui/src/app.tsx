@@ -76,6 +76,12 @@ export function App() {
       <section class="callbox" aria-label="Callbox">
         <StatusBar state={state} onSettings={() => setSettingsOpen(true)} />
         {state.firstRun && <FirstRun onSettings={() => setSettingsOpen(true)} />}
+        {state.signIn.map((s) => (
+          <p class="sign-in" key={s.integration} data-test="sign-in-needed" role="alert">
+            {s.integration} needs you to sign in again ({s.reason}); its CRM writes wait meanwhile.{" "}
+            <button onClick={() => run(commands.signIn(s.integration))}>Sign in</button>
+          </p>
+        ))}
         <Dialer
           blocked={state.callBlocked}
           onDial={(target) => run(commands.dial(target))}

@@ -57,7 +57,10 @@ export const commands = {
 	removeIntegration: (name: string) => typedError<null, CommandError>(__TAURI_INVOKE("remove_integration", { name })),
 	/**  Test Connection: looks a number up in the integration's CRM, as saved now. */
 	testIntegration: (name: string, number: string) => typedError<ConnectionTest_Serialize, CommandError>(__TAURI_INVOKE("test_integration", { name, number })),
-	/**  Signs in to an OAuth2 integration in the system browser. */
+	/**
+	 *  Signs in to an OAuth2 integration in the system browser: the running one (what waited
+	 *  for the sign-in is sent at once), else as configured now.
+	 */
 	signIn: (name: string) => typedError<null, CommandError>(__TAURI_INVOKE("sign_in", { name })),
 	/**  Associates the agent with their CRM user by email; returns the CRM user id. */
 	associateUser: (name: string, extension: string, email: string) => typedError<string | null, CommandError>(__TAURI_INVOKE("associate_user", { name, extension, email })),
@@ -316,6 +319,10 @@ hooks: HookView_Deserialize[] } |
 { kind: "sms"; 
 /**  The SMS. */
 sms: SmsView } | 
+/**  The integrations waiting for a new sign-in changed (their writes wait meanwhile). */
+{ kind: "sign_in"; 
+/**  Which, now (empty: none). */
+needed: SignInNeeded[] } | 
 /**  Availability or missed-call count changed. */
 { kind: "presence"; 
 /**  Availability. */
@@ -355,6 +362,10 @@ hooks: HookView_Serialize[] } |
 { kind: "sms"; 
 /**  The SMS. */
 sms: SmsView } | 
+/**  The integrations waiting for a new sign-in changed (their writes wait meanwhile). */
+{ kind: "sign_in"; 
+/**  Which, now (empty: none). */
+needed: SignInNeeded[] } | 
 /**  Availability or missed-call count changed. */
 { kind: "presence"; 
 /**  Availability. */
@@ -387,6 +398,8 @@ export type DeskSnapshot_Deserialize = {
 	first_run: boolean,
 	/**  Integrations that can send SMS (empty: the window offers no SMS). */
 	sms_senders: string[],
+	/**  Integrations waiting for a new sign-in. */
+	sign_in_needed: SignInNeeded[],
 };
 
 /**  Everything the window needs to draw itself from scratch. */
@@ -407,6 +420,8 @@ export type DeskSnapshot_Serialize = {
 	first_run: boolean,
 	/**  Integrations that can send SMS (empty: the window offers no SMS). */
 	sms_senders: string[],
+	/**  Integrations waiting for a new sign-in. */
+	sign_in_needed: SignInNeeded[],
 };
 
 /**  What the agent (or the admin) set for the app. */
@@ -671,6 +686,14 @@ export type SearchHit = {
 	/**  The integration it comes from. */
 	integration: string,
 	/**  Why it was found. */
+	reason: string,
+};
+
+/**  An integration that waits for the agent to sign in again (its token cannot be refreshed). */
+export type SignInNeeded = {
+	/**  The integration. */
+	integration: string,
+	/**  Why. */
 	reason: string,
 };
 

@@ -165,20 +165,29 @@ function Integrations(props: { view: ConfigurationView; extension: string; email
   const [name, setName] = useState("");
   const [template, setTemplate] = useState(props.view.templates[0] ?? "");
   const [file, setFile] = useState("");
+  const [added, setAdded] = useState<string | null>(null);
   const [message, error, report] = useFeedback();
   return (
     <section class="card" data-test="integrations">
       <h3>Integrations</h3>
       <p class="muted">Lookups ask them in order (lowest first).</p>
       {props.view.integrations.map((form) => (
-        <Integration key={form.name} initial={form} extension={props.extension} email={props.email} onChanged={props.onChanged} />
+        <Integration
+          key={form.name}
+          initial={form}
+          startOpen={form.name === added || form.missing.length > 0}
+          extension={props.extension}
+          email={props.email}
+          onChanged={props.onChanged}
+        />
       ))}
       <form
         class="add"
         onSubmit={async (e) => {
           e.preventDefault();
           const source = file.trim() || template;
-          if (report(await commands.addIntegration(name.trim(), source), `Added ${name.trim()}: fill in its fields below.`)) {
+          if (report(await commands.addIntegration(name.trim(), source), `Added ${name.trim()}: fill in its fields above.`)) {
+            setAdded(name.trim());
             setName("");
             setFile("");
             props.onChanged();
@@ -207,12 +216,12 @@ function Integrations(props: { view: ConfigurationView; extension: string; email
   );
 }
 
-function Integration(props: { initial: IntegrationForm; extension: string; email: string; onChanged: () => void }) {
+function Integration(props: { initial: IntegrationForm; startOpen: boolean; extension: string; email: string; onChanged: () => void }) {
   const [form, setForm] = useState<IntegrationForm>(props.initial);
   // Saved values come back from the files (passwords empty again, "missing" updated).
   useEffect(() => setForm(props.initial), [props.initial]);
   // Open at first when something is missing; the agent opens and closes it after that.
-  const [open] = useState(props.initial.missing.length > 0);
+  const [open] = useState(props.startOpen);
   const [number, setNumber] = useState("");
   const [message, error, report] = useFeedback();
   const setField = (index: number, value: string) =>

@@ -89,3 +89,13 @@ describe("SMS", () => {
     expect(s.recent).toHaveLength(0);
   });
 });
+
+describe("sign-in prompts", () => {
+  it("shows the integrations waiting for a sign-in, and clears them", () => {
+    let s = initialState();
+    s = apply(s, { kind: "sign_in", needed: [{ integration: "hubspot", reason: "refresh token revoked" }] });
+    expect(s.signIn.map((n) => n.integration)).toEqual(["hubspot"]);
+    s = apply(s, { kind: "sign_in", needed: [] });
+    expect(s.signIn).toHaveLength(0);
+  });
+});

@@ -10,6 +10,7 @@ import type {
   Presence,
   RecentCall_Serialize as RecentCall,
   RegistrationView,
+  SignInNeeded,
   SmsView,
 } from "./bindings";
 
@@ -37,6 +38,7 @@ export interface State {
   notices: Notice[];
   smsSenders: string[];
   messages: Message[];
+  signIn: SignInNeeded[];
 }
 
 export const RECENT_LIMIT = 30;
@@ -54,6 +56,7 @@ export function initialState(): State {
     notices: [],
     smsSenders: [],
     messages: [],
+    signIn: [],
   };
 }
 
@@ -68,6 +71,7 @@ export function fromSnapshot(snapshot: DeskSnapshot, recent: RecentCall[]): Stat
     callBlocked: snapshot.call_blocked,
     firstRun: snapshot.first_run,
     smsSenders: snapshot.sms_senders,
+    signIn: snapshot.sign_in_needed,
     recent,
   };
 }
@@ -116,6 +120,8 @@ export function apply(state: State, event: DeskEvent): State {
         recent: state.recent.map((r) => (r.call.id === event.call_id ? { ...r, hooks: event.hooks } : r)),
       };
     }
+    case "sign_in":
+      return { ...state, signIn: event.needed };
     case "presence":
       return { ...state, presence: event.presence, missed: event.missed };
     case "notice":

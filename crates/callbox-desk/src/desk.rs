@@ -22,7 +22,7 @@ use tokio::sync::broadcast;
 use crate::framing::Framing;
 use crate::view::{
     CallPhase, CallView, ContactView, DeskEvent, DeskSnapshot, HookView, PanelRequest, PanelTarget,
-    Presence, RecentCall, RegistrationView, SmsView,
+    Presence, RecentCall, RegistrationView, SignInNeeded, SmsView,
 };
 
 /// The longest SMS Callbox sends (10 concatenated parts).
@@ -233,7 +233,56 @@ impl Desk {
                 .as_ref()
                 .map(Engine::sms_senders)
                 .unwrap_or_default(),
+            sign_in_needed: self.sign_in_needed(),
         }
+    }
+
+    fn sign_in_needed(&self) -> Vec<SignInNeeded> {
+        self.inner
+            .engine
+            .as_ref()
+            .map(|engine| {
+                engine
+                    .sign_in_needed()
+                    .into_iter()
+                    .map(|(integration, reason)| SignInNeeded {
+                        integration,
+                        reason,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Signs an integration in again (OAuth2 in the system browser); what waited for it is
+    /// sent at once. The outcome arrives as a notice.
+    pub fn sign_in(&self, integration: &str) -> Result<(), DeskError> {
+        let engine = self.inner.engine.clone().ok_or(DeskError::NoIntegration)?;
+        if !engine
+            .integrations()
+            .iter()
+            .any(|a| a.name() == integration)
+        {
+            return Err(DeskError::NotAllowed(format!(
+                "no running integration named {integration}"
+            )));
+        }
+        let desk = self.clone();
+        let name = integration.to_owned();
+        self.inner.runtime.spawn(async move {
+            let outcome = engine
+                .sign_in(
+                    &name,
+                    &callbox_engine::SystemBrowser,
+                    Duration::from_secs(300),
+                )
+                .await;
+            desk.notice(match outcome {
+                Ok(()) => format!("Signed in to {name}; waiting CRM writes are being sent."),
+                Err(error) => format!("Sign-in to {name} failed: {error}"),
+            });
+        });
+        Ok(())
     }
 
     fn registration_view(&self, state: &RegistrationState) -> RegistrationView {
@@ -916,8 +965,14 @@ async fn watch_hooks(desk: Desk) {
         return;
     };
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut waiting_for_sign_in: Vec<SignInNeeded> = Vec::new();
     loop {
         tick.tick().await;
+        let needed = desk.sign_in_needed();
+        if needed != waiting_for_sign_in {
+            waiting_for_sign_in.clone_from(&needed);
+            desk.emit(DeskEvent::SignIn { needed });
+        }
         let watched: Vec<(String, Vec<HookView>)> = lock(&desk.inner.table)
             .watched
             .iter()

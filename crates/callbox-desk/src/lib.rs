@@ -22,5 +22,5 @@ pub use no_phone::NoPhone;
 pub use selection::phone_number_in;
 pub use view::{
     CallPhase, CallView, ContactView, DeskEvent, DeskSnapshot, HookView, PanelRequest, PanelTarget,
-    Presence, RecentCall, RegistrationView,
+    Presence, RecentCall, RegistrationView, SignInNeeded, SmsView,
 };

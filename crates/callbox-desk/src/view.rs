@@ -128,6 +128,16 @@ pub struct SmsView {
     pub at_ms: f64,
 }
 
+/// An integration that waits for the agent to sign in again (its token cannot be refreshed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct SignInNeeded {
+    /// The integration.
+    pub integration: String,
+    /// Why.
+    pub reason: String,
+}
+
 /// The agent's registration, for the status line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -215,6 +225,8 @@ pub struct DeskSnapshot {
     pub first_run: bool,
     /// Integrations that can send SMS (empty: the window offers no SMS).
     pub sms_senders: Vec<String>,
+    /// Integrations waiting for a new sign-in.
+    pub sign_in_needed: Vec<SignInNeeded>,
 }
 
 /// A change the window should show.
@@ -253,6 +265,11 @@ pub enum DeskEvent {
     Sms {
         /// The SMS.
         sms: SmsView,
+    },
+    /// The integrations waiting for a new sign-in changed (their writes wait meanwhile).
+    SignIn {
+        /// Which, now (empty: none).
+        needed: Vec<SignInNeeded>,
     },
     /// Availability or missed-call count changed.
     Presence {

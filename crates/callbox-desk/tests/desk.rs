@@ -21,8 +21,8 @@ use callbox_engine::integrations;
 use callbox_engine::store::Store;
 use callbox_engine::tokens::StaticCredentials;
 use callbox_engine::{HttpClient, HttpSettings};
-use callbox_sip::RejectReason;
 use callbox_sip::fake::{Request, ScriptedTelephony};
+use callbox_sip::{RejectReason, Telephony};
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast::Receiver;
 
@@ -442,4 +442,131 @@ async fn an_sms_the_provider_refuses_is_never_noted() {
     })
     .await;
     assert_eq!(crm.records("sms").len(), 1);
+}
+
+/// Credentials that refuse until the agent signs in again (as an OAuth2 integration whose
+/// refresh token was revoked).
+struct RevokedUntilSignIn {
+    signed_in: std::sync::atomic::AtomicBool,
+}
+
+impl callbox_engine::tokens::TokenSource for RevokedUntilSignIn {
+    fn variables(
+        &self,
+        _now: i64,
+    ) -> callbox_engine::tokens::BoxFuture<
+        '_,
+        Result<Map<String, Value>, callbox_engine::tokens::AuthFailure>,
+    > {
+        Box::pin(async move {
+            if self.signed_in.load(std::sync::atomic::Ordering::SeqCst) {
+                Ok(Map::new())
+            } else {
+                Err(callbox_engine::tokens::AuthFailure::NeedsSignIn {
+                    integration: "desk".into(),
+                    reason: "the refresh token was revoked".into(),
+                })
+            }
+        })
+    }
+
+    fn is_token_invalid(&self, status: u16, _body: &str) -> bool {
+        status == 401
+    }
+
+    fn refresh(
+        &self,
+        stale: Map<String, Value>,
+        now: i64,
+    ) -> callbox_engine::tokens::BoxFuture<
+        '_,
+        Result<Map<String, Value>, callbox_engine::tokens::AuthFailure>,
+    > {
+        let _ = stale;
+        self.variables(now)
+    }
+
+    fn sign_in<'a>(
+        &'a self,
+        _opener: &'a dyn callbox_engine::BrowserOpener,
+        _timeout: Duration,
+        _now: i64,
+    ) -> callbox_engine::tokens::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.signed_in
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_sign_in_is_reported_and_signing_in_again_sends_what_waited() {
+    let crm = FakeCrm::start().await;
+    let dir = temp_dir("sign-in");
+    let configured = helpdesk(&crm, &dir);
+    let integration = ActiveIntegration::new(
+        configured.config.clone(),
+        [("api_key".to_string(), json!("k"))].into_iter().collect(),
+        Arc::new(RevokedUntilSignIn {
+            signed_in: std::sync::atomic::AtomicBool::new(false),
+        }),
+    );
+    let engine = Engine::new(
+        Store::open(&dir.join("callbox.db")).unwrap(),
+        ContactCache::in_memory().unwrap(),
+        vec![integration],
+        http(),
+        Arc::new(Utc),
+        EngineSettings {
+            backoff_base: Duration::from_millis(200),
+            backoff_cap: Duration::from_secs(1),
+            sign_in_wait: Duration::from_secs(3600),
+            ..EngineSettings::default()
+        },
+    );
+    let phone = Arc::new(ScriptedTelephony::default());
+    let desk = Desk::start(
+        phone.clone(),
+        Some(engine),
+        Arc::new(AlwaysFrame),
+        settings(PopupTrigger::Never),
+    );
+    let mut events = desk.subscribe();
+    let line = phone.ring("+4930777666");
+    next(&mut events, "the call", |e| {
+        matches!(e, DeskEvent::Call { .. })
+    })
+    .await;
+    phone.answer(line).unwrap();
+    phone.hang_up(line).unwrap();
+    let needed = next(
+        &mut events,
+        "the sign-in prompt",
+        |e| matches!(e, DeskEvent::SignIn { needed } if !needed.is_empty()),
+    )
+    .await;
+    assert!(
+        matches!(&needed, DeskEvent::SignIn { needed } if needed[0].integration == "desk" && needed[0].reason.contains("revoked"))
+    );
+    assert_eq!(desk.snapshot().sign_in_needed.len(), 1);
+    assert!(crm.records("calls").is_empty());
+
+    desk.sign_in("desk").unwrap();
+    // Both happen, in either order: the prompt clears and the waiting call log goes out.
+    let (mut cleared, mut logged) = (false, false);
+    while !(cleared && logged) {
+        let event = next(
+            &mut events,
+            "the prompt cleared and the call log sent",
+            |e| {
+                matches!(e, DeskEvent::SignIn { needed } if needed.is_empty())
+                    || hooks_sent(e, "CallJournal")
+            },
+        )
+        .await;
+        cleared |= matches!(event, DeskEvent::SignIn { .. });
+        logged |= hooks_sent(&event, "CallJournal");
+    }
+    assert_eq!(crm.records("calls").len(), 1);
 }

@@ -1076,6 +1076,35 @@ impl Engine {
         Ok(outbox::run(self.inner.clone(), until).await?)
     }
 
+    /// Integrations waiting for a person to sign in again, with why.
+    pub fn sign_in_needed(&self) -> Vec<(String, String)> {
+        self.inner
+            .integrations
+            .iter()
+            .filter_map(|a| a.sign_in_needed().map(|why| (a.name().to_string(), why)))
+            .collect()
+    }
+
+    /// Signs `integration` in again with the running credentials (OAuth2 in the browser
+    /// `opener` opens), then sends what waited for it at once.
+    pub async fn sign_in(
+        &self,
+        integration: &str,
+        opener: &dyn crate::auth::BrowserOpener,
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let active = self.integration(integration)?;
+        active
+            .tokens
+            .sign_in(opener, timeout, now_unix())
+            .await
+            .map_err(EngineError::Request)?;
+        active.signed_in();
+        self.inner.store.due_now(integration, now_unix())?;
+        self.inner.wake();
+        Ok(())
+    }
+
     /// Sends a failed outbox entry again (all failed ones with `None`) and wakes the worker.
     /// Returns how many were put back.
     pub fn retry_failed(&self, id: Option<i64>) -> Result<usize, EngineError> {

@@ -552,6 +552,14 @@ impl Store {
         })
     }
 
+    /// Makes `integration`'s pending entries due now (it was just signed in again).
+    pub fn due_now(&self, integration: &str, now: i64) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE hooks SET next_attempt_at = ?2 WHERE integration = ?1 AND state = 'pending' AND next_attempt_at > ?2",
+            params![integration, now],
+        )?)
+    }
+
     /// Outbox entries, newest first (optionally one call's).
     pub fn hooks(&self, call_id: Option<&str>, limit: usize) -> Result<Vec<HookEntry>, StoreError> {
         let conn = self.conn();

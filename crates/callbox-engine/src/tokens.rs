@@ -47,6 +47,16 @@ pub trait TokenSource: Send + Sync {
     ) -> BoxFuture<'_, Result<Map<String, Value>, AuthFailure>>;
     /// Adds the secrets of the moment (tokens) to `masker`.
     fn add_secrets_to(&self, _masker: &mut callbox_core::secret::Masker) {}
+    /// Signs in again (OAuth2 in the browser `opener` opens, bearer: a new token). Nothing to
+    /// do for credentials that never change.
+    fn sign_in<'a>(
+        &'a self,
+        _opener: &'a dyn crate::auth::BrowserOpener,
+        _timeout: std::time::Duration,
+        _now: i64,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl TokenSource for crate::auth::Credential {
@@ -80,6 +90,19 @@ impl TokenSource for crate::auth::Credential {
 
     fn add_secrets_to(&self, masker: &mut callbox_core::secret::Masker) {
         crate::auth::Credential::add_secrets_to(self, masker);
+    }
+
+    fn sign_in<'a>(
+        &'a self,
+        opener: &'a dyn crate::auth::BrowserOpener,
+        timeout: std::time::Duration,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.login(opener, timeout, now)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

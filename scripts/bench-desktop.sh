@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Measures the desktop app on this machine, release build, under Xvfb (software rendering):
+# start-up to an interactive window, idle memory of all its processes (PSS: the app, WebKit's
+# web and network processes) beside an empty Tauri window, and binary size.
+#   ./scripts/bench-desktop.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+install_desktop_test_tools
+runs=${1:-5}
+cargo build --release --locked -p callbox-desktop --bin callbox --example empty_window
+app=target/release/callbox
+empty=target/release/examples/empty_window
+
+display=":$((90 + RANDOM % 400))"
+Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb=$!
+trap 'kill $xvfb 2>/dev/null || true' EXIT
+sleep 1
+export DISPLAY="$display"
+
+# PSS (kB) of a process and all its descendants.
+tree_pss() {
+  local pids=("$1") all=() p
+  while [ ${#pids[@]} -gt 0 ]; do
+    p=${pids[0]}; pids=("${pids[@]:1}"); all+=("$p")
+    for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do pids+=("$c"); done
+  done
+  local total=0 v
+  for p in "${all[@]}"; do
+    v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total ${#all[@]}"
+}
+
+measure() { # NAME BINARY
+  local name=$1 bin=$2 home start ready pid pss count
+  home=$(mktemp -d)
+  start=$(date +%s%N)
+  XDG_CONFIG_HOME="$home/config" XDG_DATA_HOME="$home/data" dbus-run-session -- "$bin" >"$home/out.log" 2>&1 &
+  local session=$!
+  # Interactive: the app logs it at its window's first IPC call; the empty window when built.
+  for _ in $(seq 1 500); do
+    grep -q -e 'window interactive' -e 'empty window built' "$home/out.log" 2>/dev/null && break
+    sleep 0.02
+  done
+  ready=$(date +%s%N)
+  sleep 10
+  pid=$(pgrep -n -f "^$bin\$" || true)
+  read -r pss count < <(tree_pss "${pid:-$session}")
+  kill "$pid" 2>/dev/null || true
+  wait "$session" 2>/dev/null || true
+  echo "$name start_ms=$(( (ready - start) / 1000000 )) pss_mb=$((pss / 1024)) processes=$count"
+  rm -rf "$home"
+}
+
+echo "binary: $(stat -c %s "$app" | awk '{printf "%.1f MB", $1/1e6}') (callbox, release); stripped: $(strip -o /tmp/callbox.stripped "$app" && stat -c %s /tmp/callbox.stripped | awk '{printf "%.1f MB", $1/1e6}')"
+for i in $(seq 1 "$runs"); do
+  measure "empty-tauri-window" "$empty"
+  measure "callbox" "$app"
+done

@@ -130,8 +130,6 @@ fn tauri_driver() -> PathBuf {
 
 impl Driver {
     async fn start(home: &Home) -> Driver {
-        // WebDriver speaks plain HTTP on 127.0.0.1; rustls still wants a provider chosen.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port(false);
         let native = free_port(false);
         // Its own process group: WebKitWebDriver and the app are killed with it, so a failed
@@ -161,7 +159,8 @@ impl Driver {
             "tauri:options".into(),
             json!({ "application": env!("CARGO_BIN_EXE_callbox") }),
         );
-        let mut builder = ClientBuilder::rustls().expect("rustls");
+        let mut builder =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
         builder.capabilities(capabilities);
         let address = format!("http://127.0.0.1:{port}");
         let client =

@@ -233,6 +233,10 @@ impl SipAgent {
                 what: "UDP probe",
                 source,
             })?;
+        if account.transport == Transport::Tls {
+            // Only the first install wins; an error means a provider is already chosen.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let shutdown = CancellationToken::new();
         let (stack, incoming, states) =
             open_stack(&account, first_hop_socket, local_ip, &shutdown).await?;

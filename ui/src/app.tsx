@@ -14,6 +14,7 @@ import {
   finishedCalls,
   fromSnapshot,
   hookText,
+  type HookView,
   initialState,
   type Message,
   type Presence,
@@ -450,22 +451,29 @@ function Recent({ calls, run }: { calls: RecentCall[]; run: Run }) {
                 Call
               </button>
             </div>
-            <ul class="hooks">
-              {hooks.map((hook) => (
-                <li key={hook.id ?? hook.hook} class={`hook ${hook.state}`} data-test="hook" data-hook={hook.hook} data-state={hook.state}>
-                  {hookText(hook)}
-                  {hook.state === "failed" && (
-                    <button class="ghost" data-test="retry" onClick={() => run(commands.retryHook(hook.id))}>
-                      Retry
-                    </button>
-                  )}
-                </li>
-              ))}
-            </ul>
+            <HookList hooks={hooks} run={run} />
           </li>
         ))}
       </ul>
     </section>
+  );
+}
+
+/** The CRM writes of a call or SMS, each with its state; a failed one can be sent again. */
+function HookList({ hooks, run }: { hooks: HookView[]; run: Run }) {
+  return (
+    <ul class="hooks">
+      {hooks.map((hook) => (
+        <li key={hook.id ?? hook.hook} class={`hook ${hook.state}`} data-test="hook" data-hook={hook.hook} data-state={hook.state}>
+          {hookText(hook)}
+          {hook.state === "failed" && (
+            <button class="ghost" data-test="retry" onClick={() => run(commands.retryHook(hook.id))}>
+              Retry
+            </button>
+          )}
+        </li>
+      ))}
+    </ul>
   );
 }
 
@@ -482,18 +490,7 @@ function Messages({ messages, run }: { messages: Message[]; run: Run }) {
               <strong>{sms.number}</strong>
               <span class="muted">{sms.text.length > 40 ? `${sms.text.slice(0, 40)}…` : sms.text}</span>
             </div>
-            <ul class="hooks">
-              {hooks.map((hook) => (
-                <li key={hook.id ?? hook.hook} class={`hook ${hook.state}`} data-test="hook" data-hook={hook.hook} data-state={hook.state}>
-                  {hookText(hook)}
-                  {hook.state === "failed" && (
-                    <button class="ghost" onClick={() => run(commands.retryHook(hook.id))}>
-                      Retry
-                    </button>
-                  )}
-                </li>
-              ))}
-            </ul>
+            <HookList hooks={hooks} run={run} />
           </li>
         ))}
       </ul>

@@ -19,39 +19,40 @@ trap 'kill $xvfb 2>/dev/null || true' EXIT
 sleep 1
 export DISPLAY="$display"
 
-# PSS (kB) of a process and all its descendants.
+# PSS (kB) of a process and all its descendants: "TOTAL COUNT name=kB name=kB…".
 tree_pss() {
   local pids=("$1") all=() p
   while [ ${#pids[@]} -gt 0 ]; do
     p=${pids[0]}; pids=("${pids[@]:1}"); all+=("$p")
     for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do pids+=("$c"); done
   done
-  local total=0 v
+  local total=0 v parts=""
   for p in "${all[@]}"; do
     v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
     total=$((total + ${v:-0}))
+    parts+=" $(basename "$(readlink /proc/"$p"/exe 2>/dev/null || echo gone)")=$((${v:-0} / 1024))"
   done
-  echo "$total ${#all[@]}"
+  echo "$total ${#all[@]}$parts"
 }
 
 measure() { # NAME BINARY
-  local name=$1 bin=$2 home start ready pid pss count
+  local name=$1 bin=$2 home start ready pid pss count parts
   home=$(mktemp -d)
   start=$(date +%s%N)
   XDG_CONFIG_HOME="$home/config" XDG_DATA_HOME="$home/data" dbus-run-session -- "$bin" >"$home/out.log" 2>&1 &
   local session=$!
-  # Interactive: the app logs it at its window's first IPC call; the empty window when built.
+  # Ready: the app logs it at its page's first IPC call; the empty window when its page loaded.
   for _ in $(seq 1 500); do
-    grep -q -e 'window interactive' -e 'empty window built' "$home/out.log" 2>/dev/null && break
+    grep -q -e 'window interactive' -e 'empty window loaded' "$home/out.log" 2>/dev/null && break
     sleep 0.02
   done
   ready=$(date +%s%N)
   sleep 10
   pid=$(pgrep -n -f "^$bin\$" || true)
-  read -r pss count < <(tree_pss "${pid:-$session}")
+  read -r pss count parts < <(tree_pss "${pid:-$session}")
   kill "$pid" 2>/dev/null || true
   wait "$session" 2>/dev/null || true
-  echo "$name start_ms=$(( (ready - start) / 1000000 )) pss_mb=$((pss / 1024)) processes=$count"
+  echo "$name start_ms=$(( (ready - start) / 1000000 )) pss_mb=$((pss / 1024)) processes=$count (MB:$parts)"
   rm -rf "$home"
 }
 

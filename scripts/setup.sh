@@ -90,6 +90,8 @@ install_desktop_test_tools() {
   command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
   command -v xclip >/dev/null 2>&1 || need+=(xclip)
   command -v gio >/dev/null 2>&1 || need+=(libglib2.0-bin)
+  command -v dunst >/dev/null 2>&1 || need+=(dunst)
+  command -v dbus-monitor >/dev/null 2>&1 || need+=(dbus-bin)
   apt_install "desktop end-to-end tests" "${need[@]}"
   if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
     echo "setup: installing tauri-driver 2.1.0 (cargo install)" >&2

@@ -2,8 +2,8 @@
 # Runs every test of Callbox: formatting, lints, the UI's type check and unit tests, unit,
 # conformance, property and CRM tests (against a real HTTP server on 127.0.0.1), telephony tests
 # against real SIP peers, the keychain test against gnome-keyring on a private D-Bus session,
-# and the desktop end-to-end tests (a real window under Xvfb driven by WebDriver). Installs what
-# is missing first.
+# the desktop end-to-end tests (a real window under Xvfb driven by WebDriver) and the .deb
+# package's checks. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -40,4 +40,6 @@ keyring_home=$(mktemp -d)
 DISPLAY="$display" XDG_DATA_HOME="$keyring_home" dbus-run-session -- sh -c "echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; CALLBOX_E2E=1 cargo test -p callbox-desktop --test e2e --locked -- --test-threads=1" 2> >(grep -v -e '^dbus-daemon' -e 'AccessDenied' >&2)
 rm -rf "$keyring_home"
 echo "   screenshots: target/e2e/screenshots/" >&2
+echo "== the .deb package (built from the test build; dependencies, contents, desktop entry)" >&2
+./scripts/check-package.sh
 echo "== all tests passed" >&2

@@ -251,8 +251,10 @@ fn notify(app: &AppHandle, desk: &Desk, call: callbox_desk::CallView) {
             .unwrap_or(false)
     });
     if first {
-        let handle = app.clone();
-        notification::incoming(desk, &call, move || show_main(&handle));
+        let (handle, desk) = (app.clone(), desk.clone());
+        tauri::async_runtime::spawn(notification::incoming(desk, call, move || {
+            show_main(&handle)
+        }));
     }
 }
 

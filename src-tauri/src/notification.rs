@@ -1,8 +1,11 @@
 //! The incoming-call notification: caller name, company and number, with Answer and Decline.
 //! Desktop notifications go through the freedesktop D-Bus service (notify-rust); without a
 //! notification daemon the request fails quietly and the window and tray still show the call.
+//! The notification lives as long as the call rings.
 
-use callbox_desk::{CallView, Desk};
+use callbox_desk::{CallPhase, CallView, Desk, DeskEvent};
+use notify_rust::NotificationResponse;
+use tokio::sync::broadcast;
 
 /// The title and body of an incoming call's notification.
 pub fn text(call: &CallView) -> (String, String) {
@@ -31,36 +34,82 @@ pub fn text(call: &CallView) -> (String, String) {
     (title, body.join("\n"))
 }
 
-/// Asks the desktop to show the notification; Answer and Decline act on the call.
-pub fn incoming(desk: &Desk, call: &CallView, show_window: impl Fn() + Send + 'static) {
-    let (title, body) = text(call);
-    tracing::info!(call = %call.id, %title, body = %body.replace('\n', " / "), "incoming-call notification requested");
-    let desk = desk.clone();
-    let call_id = call.id.clone();
-    std::thread::spawn(move || {
-        let shown = notify_rust::Notification::new()
-            .appname("Callbox")
-            .summary(&title)
-            .body(&body)
-            .icon("call-start")
-            .action("answer", "Answer")
-            .action("decline", "Decline")
-            .hint(notify_rust::Hint::Category("call.incoming".into()))
-            .timeout(notify_rust::Timeout::Never)
-            .show();
-        match shown {
-            Ok(handle) => handle.wait_for_action(|action| match action {
-                "answer" => {
-                    let _ = desk.answer(&call_id);
-                    show_window();
-                }
-                "decline" => {
-                    let _ = desk.decline(&call_id);
-                }
-                "default" => show_window(),
-                _ => {}
-            }),
-            Err(error) => tracing::info!(%error, "no notification service"),
+/// Shows the notification until the call stops ringing: Answer and Decline act on the call,
+/// clicking it shows the window, and it closes by itself once the call is answered, declined
+/// or gone anywhere else (the window, the tray, the caller hanging up).
+pub async fn incoming(desk: Desk, call: CallView, show_window: impl Fn() + Send + 'static) {
+    let (title, body) = text(&call);
+    // Subscribed before showing, so a change in between is not missed.
+    let mut events = desk.subscribe();
+    let shown = notify_rust::Notification::new()
+        .appname("Callbox")
+        .summary(&title)
+        .body(&body)
+        .icon("call-start")
+        .action("default", "Show Callbox")
+        .action("answer", "Answer")
+        .action("decline", "Decline")
+        .hint(notify_rust::Hint::Category("call.incoming".into()))
+        .timeout(notify_rust::Timeout::Never)
+        .show_async()
+        .await;
+    let handle = match shown {
+        Ok(handle) => handle,
+        Err(error) => {
+            tracing::info!(%error, "no notification service");
+            return;
         }
+    };
+    tracing::info!(call = %call.id, notification = handle.id(), "incoming-call notification shown");
+    let call_id = call.id.clone();
+    let acted = handle.wait_for_action_async(|response| match response {
+        NotificationResponse::Action(action) if action == "answer" => {
+            if let Err(error) = desk.answer(&call_id) {
+                tracing::warn!(%error, "answer from the notification");
+            }
+            show_window();
+        }
+        NotificationResponse::Action(action) if action == "decline" => {
+            if let Err(error) = desk.decline(&call_id) {
+                tracing::warn!(%error, "decline from the notification");
+            }
+        }
+        NotificationResponse::Default => show_window(),
+        _ => {}
     });
+    tokio::select! {
+        () = acted => {}
+        () = stops_ringing(&desk, &mut events, &call.id) => {
+            handle.close_async().await;
+            tracing::info!(call = %call.id, "incoming-call notification closed");
+        }
+    }
+}
+
+/// Returns once the call is no longer ringing (answered, declined, ended or unknown).
+async fn stops_ringing(desk: &Desk, events: &mut broadcast::Receiver<DeskEvent>, id: &str) {
+    let ringing = |desk: &Desk| {
+        desk.snapshot()
+            .calls
+            .iter()
+            .any(|c| c.id == id && c.phase == CallPhase::Ringing)
+    };
+    if !ringing(desk) {
+        return;
+    }
+    loop {
+        match events.recv().await {
+            Ok(DeskEvent::Call { call }) if call.id == id && call.phase != CallPhase::Ringing => {
+                return;
+            }
+            Ok(DeskEvent::CallEnded { call }) if call.id == id => return,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                if !ringing(desk) {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }

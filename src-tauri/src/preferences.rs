@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use callbox_core::call::{Agent, Call, Direction};
 use callbox_desk::{Configuration, ConfigurationView, IntegrationForm, PhoneForm};
 use callbox_engine::hooks::{Engine, EngineSettings, now_unix};
 use callbox_engine::secret_store::SecretStore;
@@ -120,28 +119,7 @@ pub async fn test(
     number: &str,
 ) -> Result<ConnectionTest, CommandError> {
     let engine = preferences.fresh_engine()?;
-    let active = engine
-        .integrations()
-        .iter()
-        .find(|a| a.name() == name)
-        .cloned()
-        .ok_or_else(|| refused(format!("no enabled integration named {name}")))?;
-    let call = Call {
-        id: format!("test-{}", now_unix()),
-        direction: Direction::Inbound,
-        remote_number: number.to_owned(),
-        remote_name: String::new(),
-        agent: Agent::default(),
-        started_at: now_unix(),
-        answered_at: None,
-        ended_at: None,
-        disposition: None,
-        recording_url: None,
-    };
-    let lookup = engine
-        .lookup_in_crm(&active, &call)
-        .await
-        .map_err(refused)?;
+    let lookup = engine.test_lookup(name, number).await.map_err(refused)?;
     Ok(ConnectionTest {
         ok: lookup.errors.is_empty(),
         contacts: lookup

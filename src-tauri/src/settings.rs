@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use callbox_core::diagnostic::{LineIndex, Position};
 use callbox_desk::{FramingFallback, PopupTrigger};
 use callbox_engine::setup::Paths;
 use serde::{Deserialize, Serialize};
@@ -73,11 +74,18 @@ pub fn load(path: &Path) -> Result<DesktopSettings, String> {
         Err(error) => return Err(format!("{}: {error}", path.display())),
     };
     toml::from_str(&text).map_err(|error| {
-        let (line, column) = error
+        let place = error
             .span()
-            .map(|span| line_column(&text, span.start))
-            .unwrap_or((1, 1));
-        format!("{}:{line}:{column}: {}", path.display(), error.message())
+            .map_or(Position { line: 1, column: 1 }, |span| {
+                LineIndex::new(&text).position(&text, span.start)
+            });
+        format!(
+            "{}:{}:{}: {}",
+            path.display(),
+            place.line,
+            place.column,
+            error.message()
+        )
     })
 }
 
@@ -88,13 +96,6 @@ pub fn save(path: &Path, settings: &DesktopSettings) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]

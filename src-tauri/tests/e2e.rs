@@ -1,7 +1,8 @@
 //! End to end: the real `callbox` binary in a real window (Xvfb), driven over WebDriver
 //! (tauri-driver + WebKitWebDriver), registered at a real kamailio, called by a real baresip,
 //! looking callers up in the fake CRM on 127.0.0.1, with its secrets in a real keychain
-//! (gnome-keyring on the session bus).
+//! (gnome-keyring on the session bus), showing notifications through a real notification daemon
+//! (dunst) while `dbus-monitor` records what the app asked of it.
 //!
 //! Runs when `CALLBOX_E2E=1` (scripts/test.sh sets it, inside Xvfb and a private D-Bus session
 //! with an unlocked keyring). Screenshots of the main states land in `target/e2e/screenshots/`.
@@ -17,6 +18,8 @@ use callbox_core::secret::Secret;
 use callbox_engine::fake_crm::FakeCrm;
 use callbox_engine::secret_store::{KeychainStore, SecretKey, SecretStore};
 use callbox_sip::lab::{AnswerMode, Baresip, Registrar, free_port};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -113,6 +116,104 @@ impl Drop for Home {
     }
 }
 
+/// The desktop's notification daemon (dunst) and a record of the app's D-Bus traffic with it.
+/// Dunst's action menu runs a "dmenu" script that picks the action the test chose, so an
+/// Answer from the notification is a real `ActionInvoked` from the daemon.
+struct Notifications {
+    dir: PathBuf,
+    daemon: Child,
+    monitor: Child,
+}
+
+impl Notifications {
+    fn start(home: &Home) -> Notifications {
+        let dir = home.root.join("notifications");
+        std::fs::create_dir_all(&dir).unwrap();
+        let pick = dir.join("pick-action.sh");
+        std::fs::write(
+            &pick,
+            format!(
+                "#!/bin/sh\ngrep -m1 -F -- \"$(cat '{}')\"\n",
+                dir.join("choice").display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pick, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(
+            dir.join("dunstrc"),
+            format!("[global]\n    dmenu = {}\n", pick.display()),
+        )
+        .unwrap();
+        let daemon = Command::new("dunst")
+            .arg("-config")
+            .arg(dir.join("dunstrc"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dunst (apt-get install dunst)");
+        // Asked without activating anything (dunstctl would start a second dunst by D-Bus
+        // activation, racing this one for the name).
+        wait_until("dunst on the session bus", 10, || {
+            Command::new("dbus-send")
+                .args([
+                    "--session",
+                    "--print-reply=literal",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.Notifications",
+                ])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("true"))
+        });
+        let monitor = Command::new("dbus-monitor")
+            .args(["--session", "interface='org.freedesktop.Notifications'"])
+            .stdout(std::fs::File::create(dir.join("monitor.txt")).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-monitor");
+        let log = dir.join("monitor.txt");
+        wait_until("dbus-monitor", 10, || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.contains("NameAcquired"))
+        });
+        Notifications {
+            dir,
+            daemon,
+            monitor,
+        }
+    }
+
+    /// What went over the bus to and from the daemon, as dbus-monitor prints it.
+    fn traffic(&self) -> String {
+        std::fs::read_to_string(self.dir.join("monitor.txt")).unwrap_or_default()
+    }
+
+    /// The `Notify` calls made so far, each as its printed arguments.
+    fn notify_calls(&self) -> Vec<String> {
+        self.traffic()
+            .split("method call ")
+            .filter(|m| m.contains("member=Notify\n"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Picks `action` in the newest notification's action menu, as the agent would.
+    fn choose(&self, action: &str) {
+        std::fs::write(self.dir.join("choice"), format!(",{action}]")).unwrap();
+        run(Command::new("dunstctl").arg("context"));
+    }
+}
+
+impl Drop for Notifications {
+    fn drop(&mut self) {
+        for child in [&mut self.monitor, &mut self.daemon] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// tauri-driver, and a WebDriver session on the app.
 struct Driver {
     process: Child,
@@ -193,6 +294,21 @@ impl Drop for Driver {
     }
 }
 
+/// Presses `modifier`+`key` in the window, as the agent's keyboard would.
+async fn press(client: &Client, modifier: Key, key: char) {
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down {
+            value: modifier.into(),
+        })
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key })
+        .then(KeyAction::Up {
+            value: modifier.into(),
+        });
+    client.perform_actions(keys).await.expect("key presses");
+    client.release_actions().await.expect("keys released");
+}
+
 async fn wait_css(client: &Client, css: &str, seconds: u64) -> fantoccini::elements::Element {
     client
         .wait()
@@ -270,6 +386,7 @@ async fn a_call_rings_opens_the_contact_is_logged_and_click_to_call_works() {
     let callee = Baresip::start(&registrar, "+14155550100", 440, AnswerMode::Auto);
     let home = Home::new("day");
     home.configure(&crm, &registrar);
+    let notifications = Notifications::start(&home);
 
     let driver = Driver::start(&home).await;
     let client = driver.client();
@@ -290,19 +407,21 @@ async fn a_call_rings_opens_the_contact_is_logged_and_click_to_call_works() {
         frame.attr("src").await.unwrap().as_deref(),
         Some(format!("{}/agent/contacts/c-1", crm.uri()).as_str())
     );
-    wait_until("the notification request", 5, || {
-        home.log().contains("incoming-call notification requested")
+    // The notification: who, their company and number, Answer and Decline.
+    wait_until("the notification", 10, || {
+        !notifications.notify_calls().is_empty()
     });
-    let log = home.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains("incoming-call notification requested"))
-        .unwrap();
-    assert!(line.contains("Incoming call: Jonas Weber"), "{line}");
-    assert!(
-        line.contains("Weber GmbH") && line.contains("+4930901820"),
-        "{line}"
-    );
+    let notify = notifications.notify_calls().remove(0);
+    eprintln!("the notification as the daemon received it: {notify}");
+    for want in [
+        "string \"Incoming call: Jonas Weber\"",
+        "Weber GmbH",
+        "+4930901820",
+        "string \"answer\"\n      string \"Answer\"",
+        "string \"decline\"\n      string \"Decline\"",
+    ] {
+        assert!(notify.contains(want), "no {want:?} in {notify}");
+    }
 
     // The CRM page runs, and everything it tries against the app fails.
     client.enter_frame(0).await.unwrap();
@@ -344,6 +463,11 @@ async fn a_call_rings_opens_the_contact_is_logged_and_click_to_call_works() {
         .unwrap();
     wait_css(client, "[data-test=call-card][data-phase=up]", 10).await;
     caller.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_ESTABLISHED");
+    wait_until("the notification closed once answered", 10, || {
+        let traffic = notifications.traffic();
+        traffic.contains("member=CloseNotification")
+            && traffic.contains("member=NotificationClosed")
+    });
     wait_until("the pre-log", 10, || crm.records("calls").len() == 1);
     wait_css(client, "[data-test=timer]", 5).await;
     screenshot(client, "3-connected").await;
@@ -466,6 +590,13 @@ async fn a_call_rings_opens_the_contact_is_logged_and_click_to_call_works() {
             >= 2,
         "{invites}"
     );
+    // The day is in the log, and no secret is.
+    let log = home.log();
+    assert!(log.contains("incoming-call notification shown"), "{log}");
+    assert!(
+        !log.contains(API_KEY) && !log.contains(callbox_sip::lab::PASSWORD),
+        "a secret in the log"
+    );
     driver.stop().await;
 }
 
@@ -486,6 +617,7 @@ async fn a_crm_that_refuses_framing_opens_in_its_own_window() {
     let mut caller = Baresip::start(&registrar, "+351210000001", 440, AnswerMode::Auto);
     let home = Home::new("framing");
     home.configure(&crm, &registrar);
+    let notifications = Notifications::start(&home);
     let driver = Driver::start(&home).await;
     let client = driver.client();
     wait_css(
@@ -516,11 +648,17 @@ async fn a_crm_that_refuses_framing_opens_in_its_own_window() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     screenshot(client, "5-framing-refused").await;
-    wait_css(client, "[data-test=decline]", 5)
-        .await
-        .click()
-        .await
-        .unwrap();
+
+    // Answered from the notification (the daemon's Answer), hung up from the keyboard.
+    wait_until("the notification", 10, || {
+        !notifications.notify_calls().is_empty()
+    });
+    notifications.choose("answer");
+    wait_css(client, "[data-test=call-card][data-phase=up]", 10).await;
+    caller.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_ESTABLISHED");
+    assert!(notifications.traffic().contains("member=ActionInvoked"));
+    press(client, Key::Control, 'e').await;
+    caller.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_CLOSED");
     wait_css(client, "[data-test=recent-call]", 10).await;
     driver.stop().await;
 }

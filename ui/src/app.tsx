@@ -5,6 +5,7 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { commands, events, type SearchHit } from "./bindings";
 import { countryOf, dialString, formatAsYouType } from "./format";
+import { keyAction, SHORTCUTS, shortcutText } from "./keys";
 import { Settings } from "./settings";
 import {
   apply,
@@ -67,6 +68,38 @@ export function App() {
     const result = await action;
     setError(result.status === "error" ? result.error.message : null);
   };
+
+  // Keyboard: answer, decline, hang up, hold, mute, DTMF digits, the dial field (keys.ts).
+  const calls = useRef(state.calls);
+  calls.current = state.calls;
+  useEffect(() => {
+    if (settingsOpen) return;
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      const inField = !!target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT");
+      const action = keyAction({ key: e.key, ctrl: e.ctrlKey || e.metaKey, alt: e.altKey, shift: e.shiftKey, inField }, calls.current);
+      if (!action) return;
+      e.preventDefault();
+      switch (action.kind) {
+        case "answer":
+          return void run(commands.answer(action.call));
+        case "decline":
+          return void run(commands.decline(action.call));
+        case "hang-up":
+          return void run(commands.hangUp(action.call));
+        case "hold":
+          return void run(commands.hold(action.call, action.on));
+        case "mute":
+          return void run(commands.mute(action.call, action.on));
+        case "dtmf":
+          return void run(commands.sendDtmf(action.call, action.key));
+        case "focus-dial":
+          return document.querySelector<HTMLInputElement>("[data-test=dial-input]")?.focus();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [settingsOpen]);
 
   if (settingsOpen) {
     return <Settings onClose={() => setSettingsOpen(false)} />;
@@ -213,6 +246,8 @@ function Dialer({ blocked, onDial, smsSenders, onSms }: DialerProps) {
           ref={input}
           data-test="dial-input"
           aria-label="Number or name"
+          aria-keyshortcuts={SHORTCUTS.dial}
+          title={`Number or name (${shortcutText(SHORTCUTS.dial)})`}
           placeholder="Number or name"
           value={text}
           onInput={(e) => setText(formatAsYouType((e.currentTarget as HTMLInputElement).value, country))}
@@ -377,20 +412,20 @@ function CallCard({ call, run }: { call: CallView; run: Run }) {
       <div class="actions">
         {ringing && (
           <>
-            <button class="answer" data-test="answer" onClick={() => run(commands.answer(call.id))}>
+            <button class="answer" data-test="answer" title={shortcutText(SHORTCUTS.answer)} aria-keyshortcuts={SHORTCUTS.answer} onClick={() => run(commands.answer(call.id))}>
               Answer
             </button>
-            <button class="decline" data-test="decline" onClick={() => run(commands.decline(call.id))}>
+            <button class="decline" data-test="decline" title={shortcutText(SHORTCUTS.decline)} aria-keyshortcuts={SHORTCUTS.decline} onClick={() => run(commands.decline(call.id))}>
               Decline
             </button>
           </>
         )}
         {up && (
           <>
-            <button data-test="hold" aria-pressed={call.held} onClick={() => run(commands.hold(call.id, !call.held))}>
+            <button data-test="hold" aria-pressed={call.held} title={shortcutText(SHORTCUTS.hold)} aria-keyshortcuts={SHORTCUTS.hold} onClick={() => run(commands.hold(call.id, !call.held))}>
               {call.held ? "Resume" : "Hold"}
             </button>
-            <button data-test="mute" aria-pressed={call.muted} onClick={() => run(commands.mute(call.id, !call.muted))}>
+            <button data-test="mute" aria-pressed={call.muted} title={shortcutText(SHORTCUTS.mute)} aria-keyshortcuts={SHORTCUTS.mute} onClick={() => run(commands.mute(call.id, !call.muted))}>
               {call.muted ? "Unmute" : "Mute"}
             </button>
             <button data-test="keypad" aria-pressed={pad} onClick={() => setPad(!pad)}>
@@ -402,7 +437,7 @@ function CallCard({ call, run }: { call: CallView; run: Run }) {
           </>
         )}
         {!ringing && (
-          <button class="hang-up" data-test="hang-up" onClick={() => run(commands.hangUp(call.id))}>
+          <button class="hang-up" data-test="hang-up" title={shortcutText(SHORTCUTS.hangUp)} aria-keyshortcuts={SHORTCUTS.hangUp} onClick={() => run(commands.hangUp(call.id))}>
             Hang up
           </button>
         )}

@@ -358,28 +358,8 @@ pub fn integration(
             number,
         } => {
             let engine = open(places, http)?;
-            let Some(active) = engine
-                .integrations()
-                .iter()
-                .find(|a| a.name() == integration)
-                .cloned()
-            else {
-                anyhow::bail!("no enabled integration named {integration}");
-            };
-            let call = Call {
-                id: format!("test-{}", now_unix()),
-                direction: Direction::Inbound,
-                remote_number: number.clone(),
-                remote_name: String::new(),
-                agent: Agent::default(),
-                started_at: now_unix(),
-                answered_at: None,
-                ended_at: None,
-                disposition: None,
-                recording_url: None,
-            };
             let rt = runtime()?;
-            let lookup = rt.block_on(engine.lookup_in_crm(&active, &call))?;
+            let lookup = rt.block_on(engine.test_lookup(&integration, &number))?;
             let ok = lookup.errors.is_empty();
             print_json(&json!({
                 "integration": integration,

@@ -85,6 +85,28 @@ pub struct Call {
 }
 
 impl Call {
+    /// A call that has just started ringing or dialing: not answered, not ended, no name yet.
+    pub fn starting(
+        id: impl Into<String>,
+        direction: Direction,
+        remote_number: impl Into<String>,
+        agent: Agent,
+        started_at: i64,
+    ) -> Call {
+        Call {
+            id: id.into(),
+            direction,
+            remote_number: remote_number.into(),
+            remote_name: String::new(),
+            agent,
+            started_at,
+            answered_at: None,
+            ended_at: None,
+            disposition: None,
+            recording_url: None,
+        }
+    }
+
     /// How it ended: the given disposition, else answered or missed/no answer.
     pub fn effective_disposition(&self) -> Disposition {
         self.disposition

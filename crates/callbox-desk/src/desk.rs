@@ -722,16 +722,14 @@ impl Desk {
         let agent = lock(&self.inner.settings).agent.clone();
         let id = format!("cb-{}-{}-{}", started as u64, std::process::id(), line.0);
         let record = Call {
-            id: id.clone(),
-            direction,
-            remote_number: number.clone(),
             remote_name: network_name.clone().unwrap_or_default(),
-            agent,
-            started_at: (started / 1000.0) as i64,
-            answered_at: None,
-            ended_at: None,
-            disposition: None,
-            recording_url: None,
+            ..Call::starting(
+                id.clone(),
+                direction,
+                number.clone(),
+                agent,
+                (started / 1000.0) as i64,
+            )
         };
         let view = CallView {
             id: id.clone(),

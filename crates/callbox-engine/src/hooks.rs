@@ -602,6 +602,24 @@ impl Engine {
         }
     }
 
+    /// Test Connection: asks `integration`'s CRM about `number` now, as if it were calling
+    /// (authenticating first when needed), whatever the cache holds.
+    pub async fn test_lookup(
+        &self,
+        integration: &str,
+        number: &str,
+    ) -> Result<Lookup, EngineError> {
+        let active = self.integration(integration)?.clone();
+        let probe = Call::starting(
+            format!("test-{}", now_unix()),
+            Direction::Inbound,
+            number,
+            callbox_core::call::Agent::default(),
+            now_unix(),
+        );
+        self.lookup_in_crm(&active, &probe).await
+    }
+
     /// Asks `active`'s CRM about the call's number now, whatever the cache holds (Test
     /// Connection): the matches, or the CRM's error in `errors`.
     pub async fn lookup_in_crm(
@@ -731,18 +749,13 @@ impl Engine {
         if matches!(parsed.kind, NumberKind::Extension | NumberKind::Withheld) {
             return Ok(0);
         }
-        let probe = Call {
-            id: format!("refresh-{}", now_unix()),
-            direction: Direction::Inbound,
-            remote_number: number.to_string(),
-            remote_name: String::new(),
-            agent: callbox_core::call::Agent::default(),
-            started_at: now_unix(),
-            answered_at: None,
-            ended_at: None,
-            disposition: None,
-            recording_url: None,
-        };
+        let probe = Call::starting(
+            format!("refresh-{}", now_unix()),
+            Direction::Inbound,
+            number,
+            callbox_core::call::Agent::default(),
+            now_unix(),
+        );
         let before = self.inner.contacts.lookup(
             &parsed,
             &LookupOptions {
@@ -875,18 +888,13 @@ impl Engine {
                 scenario: "SendSms".into(),
             });
         }
-        let as_call = Call {
-            id: sms.id.clone(),
-            direction: sms.direction,
-            remote_number: sms.remote_number.clone(),
-            remote_name: String::new(),
-            agent: sms.agent.clone(),
-            started_at: sms.at,
-            answered_at: None,
-            ended_at: None,
-            disposition: None,
-            recording_url: None,
-        };
+        let as_call = Call::starting(
+            sms.id.clone(),
+            sms.direction,
+            sms.remote_number.clone(),
+            sms.agent.clone(),
+            sms.at,
+        );
         for each in &self.inner.integrations {
             // A failed lookup only means the note has no contact to land on.
             if let Ok(found) = self.lookup_in(each, &as_call).await

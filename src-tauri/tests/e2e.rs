@@ -264,11 +264,21 @@ impl Driver {
             ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
         builder.capabilities(capabilities);
         let address = format!("http://127.0.0.1:{port}");
-        let client =
+        // tauri-driver listens before its WebKitWebDriver does: on a busy machine the first
+        // session request can find nobody behind it, so a refused one is asked again.
+        let mut attempts = 0;
+        let client = loop {
+            attempts += 1;
             match tokio::time::timeout(Duration::from_secs(60), builder.connect(&address)).await {
-                Ok(client) => client.expect("a WebDriver session on callbox"),
+                Ok(Ok(client)) => break client,
+                Ok(Err(error)) if attempts < 3 => {
+                    eprintln!("WebDriver session refused ({error}); asking again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Ok(Err(error)) => panic!("no WebDriver session on callbox: {error}"),
                 Err(_) => panic!("no WebDriver session within 60 s"),
-            };
+            }
+        };
         Driver {
             process,
             client: Some(client),
@@ -456,11 +466,7 @@ async fn a_call_rings_opens_the_contact_is_logged_and_click_to_call_works() {
     screenshot(client, "2-ringing").await;
 
     // Answer: talking, pre-logged in the CRM.
-    wait_css(client, "[data-test=answer]", 5)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(client, "[data-test=answer]").await;
     wait_css(client, "[data-test=call-card][data-phase=up]", 10).await;
     caller.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_ESTABLISHED");
     wait_until("the notification closed once answered", 10, || {
@@ -473,11 +479,7 @@ async fn a_call_rings_opens_the_contact_is_logged_and_click_to_call_works() {
     screenshot(client, "3-connected").await;
 
     // Hang up: the call log updates the pre-logged record and shows as sent.
-    wait_css(client, "[data-test=hang-up]", 5)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(client, "[data-test=hang-up]").await;
     caller.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_CLOSED");
     wait_css(
         client,
@@ -496,26 +498,15 @@ async fn a_call_rings_opens_the_contact_is_logged_and_click_to_call_works() {
     screenshot(client, "4-logged").await;
 
     // An SMS to the caller: sent through the integration, then noted on their contact.
-    wait_css(client, "[data-test=dial-input]", 5)
-        .await
-        .send_keys("+49 30 901820")
-        .await
-        .unwrap();
-    wait_css(client, "[data-test=sms]", 5)
-        .await
-        .click()
-        .await
-        .unwrap();
-    wait_css(client, "[data-test=sms-text]", 5)
-        .await
-        .send_keys("Thanks for your call, Jonas.")
-        .await
-        .unwrap();
-    wait_css(client, "[data-test=sms-send]", 5)
-        .await
-        .click()
-        .await
-        .unwrap();
+    type_into(client, "[data-test=dial-input]", "+49 30 901820").await;
+    click(client, "[data-test=sms]").await;
+    type_into(
+        client,
+        "[data-test=sms-text]",
+        "Thanks for your call, Jonas.",
+    )
+    .await;
+    click(client, "[data-test=sms-send]").await;
     wait_css(
         client,
         "[data-test=message] [data-hook=SmsNote][data-state=sent]",
@@ -548,11 +539,7 @@ async fn a_call_rings_opens_the_contact_is_logged_and_click_to_call_works() {
     wait_until("the tel: call answered", 10, || {
         callee.count("CALL_ESTABLISHED") > established
     });
-    wait_css(client, "[data-test=hang-up]", 5)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(client, "[data-test=hang-up]").await;
     wait_until("the tel: call closed", 10, || {
         callee.count("CALL_CLOSED") > 0
     });
@@ -577,11 +564,7 @@ async fn a_call_rings_opens_the_contact_is_logged_and_click_to_call_works() {
         callee.count("CALL_ESTABLISHED") > established
     });
     wait_css(client, "[data-test=call-card][data-phase=up]", 10).await;
-    wait_css(client, "[data-test=hang-up]", 5)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(client, "[data-test=hang-up]").await;
     let invites = registrar.log();
     assert!(
         invites
@@ -708,7 +691,7 @@ async fn click(client: &Client, css: &str) {
     element.click().await.unwrap();
 }
 
-/// Typed into a settings field (cleared first).
+/// Typed into a field (cleared first).
 async fn type_into(client: &Client, css: &str, text: &str) {
     let field = wait_css(client, css, 5).await;
     let as_arg = serde_json::to_value(&field).unwrap();

@@ -88,8 +88,11 @@ impl Home {
             .expect("store the API key");
     }
 
+    /// The app's environment: its own home (start at login writes to `$HOME/.config/autostart`
+    /// whatever `XDG_CONFIG_HOME` says) and configuration.
     fn envs(&self) -> Vec<(&'static str, PathBuf)> {
         vec![
+            ("HOME", self.root.clone()),
             ("XDG_CONFIG_HOME", self.config()),
             ("XDG_DATA_HOME", self.data()),
         ]
@@ -230,7 +233,24 @@ fn tauri_driver() -> PathBuf {
 }
 
 impl Driver {
+    /// tauri-driver and a session on the app. On a busy machine WebKitWebDriver sometimes never
+    /// connects to the app it launched (the app is up, the session request hangs): the whole
+    /// driver is then started again, up to three times.
     async fn start(home: &Home) -> Driver {
+        let mut attempt = 1;
+        loop {
+            match Driver::try_start(home).await {
+                Ok(driver) => return driver,
+                Err(why) if attempt < 3 => {
+                    eprintln!("no WebDriver session ({why}); starting the driver again");
+                    attempt += 1;
+                }
+                Err(why) => panic!("no WebDriver session on callbox after {attempt} tries: {why}"),
+            }
+        }
+    }
+
+    async fn try_start(home: &Home) -> Result<Driver, String> {
         let port = free_port(false);
         let native = free_port(false);
         // Its own process group: WebKitWebDriver and the app are killed with it, so a failed
@@ -249,9 +269,23 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("tauri-driver (cargo install tauri-driver --version 2.1.0 --locked)");
+        // From here on a failure kills it (Drop), app and all.
+        let mut driver = Driver {
+            process,
+            client: None,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tauri-driver did not listen");
+            if Instant::now() > deadline {
+                return Err("tauri-driver did not listen".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // tauri-driver listens before its WebKitWebDriver does: give that a moment.
+        while TcpStream::connect(("127.0.0.1", native)).is_err() {
+            if Instant::now() > deadline {
+                return Err("WebKitWebDriver did not listen".into());
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
         let mut capabilities = serde_json::Map::new();
@@ -264,25 +298,14 @@ impl Driver {
             ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
         builder.capabilities(capabilities);
         let address = format!("http://127.0.0.1:{port}");
-        // tauri-driver listens before its WebKitWebDriver does: on a busy machine the first
-        // session request can find nobody behind it, so a refused one is asked again.
-        let mut attempts = 0;
-        let client = loop {
-            attempts += 1;
-            match tokio::time::timeout(Duration::from_secs(60), builder.connect(&address)).await {
-                Ok(Ok(client)) => break client,
-                Ok(Err(error)) if attempts < 3 => {
-                    eprintln!("WebDriver session refused ({error}); asking again");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                Ok(Err(error)) => panic!("no WebDriver session on callbox: {error}"),
-                Err(_) => panic!("no WebDriver session within 60 s"),
-            }
-        };
-        Driver {
-            process,
-            client: Some(client),
-        }
+        let client =
+            match tokio::time::timeout(Duration::from_secs(30), builder.connect(&address)).await {
+                Ok(Ok(client)) => client,
+                Ok(Err(error)) => return Err(error.to_string()),
+                Err(_) => return Err("the session request hung for 30 s".into()),
+            };
+        driver.client = Some(client);
+        Ok(driver)
     }
 
     fn client(&self) -> &Client {
@@ -600,6 +623,10 @@ async fn a_crm_that_refuses_framing_opens_in_its_own_window() {
     let mut caller = Baresip::start(&registrar, "+351210000001", 440, AnswerMode::Auto);
     let home = Home::new("framing");
     home.configure(&crm, &registrar);
+    home.write(
+        "desktop.toml",
+        "popup = \"ringing\"\nframing_fallback = \"window\"\nstart_at_login = true\n",
+    );
     let notifications = Notifications::start(&home);
     let driver = Driver::start(&home).await;
     let client = driver.client();
@@ -609,6 +636,18 @@ async fn a_crm_that_refuses_framing_opens_in_its_own_window() {
         20,
     )
     .await;
+    // Start at login: the desktop's autostart entry runs this binary.
+    let autostart = std::fs::read_dir(home.root.join(".config/autostart"))
+        .expect("an autostart folder")
+        .flatten()
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap())
+        .collect::<Vec<_>>();
+    assert!(
+        autostart
+            .iter()
+            .any(|entry| entry.contains(&format!("Exec={}", env!("CARGO_BIN_EXE_callbox")))),
+        "{autostart:?}"
+    );
     caller.command("dial", "sip:1002@127.0.0.1");
     wait_css(client, "[data-test=call-card][data-phase=ringing]", 15).await;
     let outside = wait_css(client, "[data-test=panel-outside]", 10).await;

@@ -214,6 +214,19 @@ pub enum EngineError {
     Request(String),
 }
 
+/// An inbound call from `number` starting now, for asking a CRM about a number outside any
+/// call (Test Connection, refreshing the cache); `purpose` prefixes its id.
+fn probe_call(purpose: &str, number: &str) -> Call {
+    let now = now_unix();
+    Call::starting(
+        format!("{purpose}-{now}"),
+        Direction::Inbound,
+        number,
+        callbox_core::call::Agent::default(),
+        now,
+    )
+}
+
 /// Where a match came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -610,13 +623,7 @@ impl Engine {
         number: &str,
     ) -> Result<Lookup, EngineError> {
         let active = self.integration(integration)?.clone();
-        let probe = Call::starting(
-            format!("test-{}", now_unix()),
-            Direction::Inbound,
-            number,
-            callbox_core::call::Agent::default(),
-            now_unix(),
-        );
+        let probe = probe_call("test", number);
         self.lookup_in_crm(&active, &probe).await
     }
 
@@ -749,13 +756,7 @@ impl Engine {
         if matches!(parsed.kind, NumberKind::Extension | NumberKind::Withheld) {
             return Ok(0);
         }
-        let probe = Call::starting(
-            format!("refresh-{}", now_unix()),
-            Direction::Inbound,
-            number,
-            callbox_core::call::Agent::default(),
-            now_unix(),
-        );
+        let probe = probe_call("refresh", number);
         let before = self.inner.contacts.lookup(
             &parsed,
             &LookupOptions {

@@ -4,6 +4,7 @@
 
 pub mod click_to_call;
 pub mod commands;
+pub mod graphics;
 pub mod logging;
 pub mod notification;
 pub mod panel;
@@ -294,6 +295,9 @@ pub fn run() {
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
+            if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+                graphics::apply(&window);
+            }
             let session = tauri::async_runtime::block_on(session::open(&paths, &settings));
             let mut problems = session.problems;
             problems.extend(settings_problem);

@@ -152,7 +152,7 @@ impl Notifications {
             .arg("-config")
             .arg(dir.join("dunstrc"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("dunst.log")).unwrap())
             .spawn()
             .expect("dunst (apt-get install dunst)");
         // Asked without activating anything (dunstctl would start a second dunst by D-Bus
@@ -201,10 +201,36 @@ impl Notifications {
             .collect()
     }
 
-    /// Picks `action` in the newest notification's action menu, as the agent would.
+    /// Picks `action` in the notification's action menu, as the agent would. Dunst's menu
+    /// only lists notifications it already shows, a moment after `Notify`: the menu is opened
+    /// again until dunst reports the action invoked.
     fn choose(&self, action: &str) {
         std::fs::write(self.dir.join("choice"), format!(",{action}]")).unwrap();
-        run(Command::new("dunstctl").arg("context"));
+        let wanted = format!("string \"{action}\"");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            run(Command::new("dunstctl").arg("context"));
+            std::thread::sleep(Duration::from_millis(300));
+            let traffic = self.traffic();
+            let invoked = traffic
+                .split("member=ActionInvoked")
+                .skip(1)
+                .any(|signal| signal.lines().take(3).any(|line| line.trim() == wanted));
+            if invoked {
+                return;
+            }
+            if Instant::now() > deadline {
+                let count = |what: &str| run(Command::new("dunstctl").args(["count", what]));
+                panic!(
+                    "dunst never invoked {action} (displayed {}, waiting {}, paused {}; its log: {}): {traffic}",
+                    count("displayed").trim(),
+                    count("waiting").trim(),
+                    run(Command::new("dunstctl").arg("is-paused")).trim(),
+                    std::fs::read_to_string(self.dir.join("dunst.log")).unwrap_or_default()
+                        + &run(Command::new("dunstctl").arg("history"))
+                );
+            }
+        }
     }
 }
 
@@ -712,6 +738,10 @@ async fn a_first_run_guides_the_agent_through_setup() {
             .is_some()
     );
     screenshot(client, "0-first-run").await;
+    // WebKit's own drawing unless CALLBOX_GRAPHICS asks otherwise.
+    let want = "graphics=Accelerated reason=Default";
+    let log = home.log();
+    assert!(log.contains(want), "no {want:?} in {log}");
     driver.stop().await;
 }
 
@@ -728,6 +758,23 @@ async fn click(client: &Client, css: &str) {
         .await
         .unwrap();
     element.click().await.unwrap();
+}
+
+/// Chooses `value` in a select (scrolled into view first, like `click`).
+async fn choose(client: &Client, css: &str, value: &str) {
+    let select = wait_css(client, css, 5).await;
+    let as_arg = serde_json::to_value(&select).unwrap();
+    client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'});",
+            vec![as_arg],
+        )
+        .await
+        .unwrap();
+    if let Err(error) = select.select_by_value(value).await {
+        screenshot(client, "failed-choose").await;
+        panic!("cannot choose {value:?} in {css}: {error:?}");
+    }
 }
 
 /// Typed into a field (cleared first).
@@ -767,6 +814,17 @@ async fn settings_set_up_the_phone_and_an_integration_from_the_window() {
     );
     let registrar = Registrar::start();
     let home = Home::new("settings");
+    // A sound device that records what it plays: ALSA's file device in this HOME's .asoundrc
+    // (it shows in the device lists as "Callbox test tap").
+    let tap = home.root.join("tap.raw");
+    std::fs::write(
+        home.root.join(".asoundrc"),
+        format!(
+            "pcm.callbox_tap {{\n type file\n slave.pcm \"null\"\n file \"{}\"\n format \"raw\"\n hint {{ show on description \"Callbox test tap\" }}\n}}\n",
+            tap.display()
+        ),
+    )
+    .unwrap();
     let driver = Driver::start(&home).await;
     let client = driver.client();
     wait_css(client, "[data-test=first-run-settings]", 20)
@@ -793,11 +851,12 @@ async fn settings_set_up_the_phone_and_an_integration_from_the_window() {
     .await;
 
     type_into(client, "[data-test=integration-name]", "desk").await;
-    wait_css(client, "[data-test=integration-template]", 5)
-        .await
-        .select_by_value("example-helpdesk")
-        .await
-        .unwrap();
+    choose(
+        client,
+        "[data-test=integration-template]",
+        "example-helpdesk",
+    )
+    .await;
     click(client, "[data-test=add-integration]").await;
     let desk = "[data-test=integration][data-name=desk]";
     type_into(
@@ -852,6 +911,18 @@ async fn settings_set_up_the_phone_and_an_integration_from_the_window() {
     )
     .await;
     assert!(error.contains("AuthType"), "{error}");
+
+    // Callbox's own settings: the record opens when the agent answers; calls play on the tap.
+    choose(client, "[data-test=popup]", "answered").await;
+    choose(client, "[data-test=audio_output]", "alsa:callbox_tap").await;
+    click(client, "[data-test=save-desktop]").await;
+    wait_text(
+        client,
+        "[data-test=desktop-settings] [data-test=saved]",
+        "Saved",
+        5,
+    )
+    .await;
     screenshot(client, "6-settings").await;
 
     // No secret in any file; both in the keychain.
@@ -869,9 +940,23 @@ async fn settings_set_up_the_phone_and_an_integration_from_the_window() {
             .unwrap()
             .is_some()
     );
+
+    // Apply: Callbox starts again by itself (outside this WebDriver session), and the new
+    // process registers with the saved account.
+    let starts = |log: &str| log.matches("window interactive").count();
+    assert_eq!(starts(&home.log()), 1);
+    let apply = wait_css(client, "[data-test=apply]", 5).await;
+    assert!(apply.attr("disabled").await.unwrap().is_none());
+    // The window goes away under the click, so WebDriver may report an error for it.
+    let _ = apply.click().await;
+    wait_until("Callbox running again after Apply", 30, || {
+        starts(&home.log()) >= 2
+    });
+    registrar.wait_registered("1002", 1);
     driver.stop().await;
 
-    // Callbox started again runs with what was saved.
+    // Callbox started again runs with what was saved: the caller is found, the record waits
+    // for the answer, and the call plays on the chosen device.
     let driver = Driver::start(&home).await;
     let client = driver.client();
     wait_css(
@@ -883,6 +968,25 @@ async fn settings_set_up_the_phone_and_an_integration_from_the_window() {
     let mut caller = Baresip::start(&registrar, "+49405551234", 440, AnswerMode::Auto);
     caller.command("dial", "sip:1002@127.0.0.1");
     wait_text(client, "[data-test=caller-name]", "Lea Voss", 15).await;
-    click(client, "[data-test=decline]").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        client
+            .find(Locator::Css("[data-test=panel-frame]"))
+            .await
+            .is_err(),
+        "the record opened while ringing; the saved trigger is `answered`"
+    );
+    click(client, "[data-test=answer]").await;
+    let frame = wait_css(client, "[data-test=panel-frame]", 10).await;
+    assert_eq!(
+        frame.attr("src").await.unwrap().as_deref(),
+        Some(format!("{}/agent/contacts/c-5", crm.uri()).as_str())
+    );
+    caller.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_ESTABLISHED");
+    wait_until("the call heard on the chosen device", 10, || {
+        std::fs::read(&tap).is_ok_and(|sound| sound.iter().any(|byte| *byte != 0))
+    });
+    click(client, "[data-test=hang-up]").await;
+    caller.wait_event(Duration::from_secs(10), |e| e["type"] == "CALL_CLOSED");
     driver.stop().await;
 }

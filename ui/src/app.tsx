@@ -4,7 +4,7 @@
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { commands, events, type SearchHit } from "./bindings";
-import { countryOf, dialString, formatAsYouType } from "./format";
+import { dialString, formatNumber, formatterLoaded, loadFormatter } from "./format";
 import { keyAction, SHORTCUTS, shortcutText } from "./keys";
 import { Settings } from "./settings";
 import {
@@ -24,8 +24,6 @@ import {
   registrationText,
   type State,
 } from "./state";
-
-const country = countryOf(navigator.language);
 
 function useNow(intervalMs: number): number {
   const [now, setNow] = useState(Date.now());
@@ -209,6 +207,13 @@ function Dialer({ blocked, onDial, smsSenders, onSms }: DialerProps) {
   const [pad, setPad] = useState(false);
   const input = useRef<HTMLInputElement>(null);
 
+  // What the agent typed, formatted as they go. The first keystroke loads the formatter; the
+  // text is formatted again when it is there.
+  const typed = (value: string) => {
+    setText(formatNumber(value, navigator.language));
+    if (!formatterLoaded()) void loadFormatter().then(() => setText((t) => formatNumber(t, navigator.language)));
+  };
+
   useEffect(() => {
     const query = text.trim();
     if (query.length < 2) {
@@ -250,7 +255,7 @@ function Dialer({ blocked, onDial, smsSenders, onSms }: DialerProps) {
           title={`Number or name (${shortcutText(SHORTCUTS.dial)})`}
           placeholder="Number or name"
           value={text}
-          onInput={(e) => setText(formatAsYouType((e.currentTarget as HTMLInputElement).value, country))}
+          onInput={(e) => typed((e.currentTarget as HTMLInputElement).value)}
           autoFocus
         />
         <button type="submit" class="call" data-test="dial" disabled={!!blocked || !text.trim()} title={blocked ?? "Call"}>
@@ -303,7 +308,7 @@ function Dialer({ blocked, onDial, smsSenders, onSms }: DialerProps) {
       {pad && (
         <Keypad
           onKey={(key) => {
-            setText((t) => formatAsYouType(t + key, country));
+            typed(text + key);
             input.current?.focus();
           }}
         />

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { countryOf, dialString, formatAsYouType, isDialable } from "./format";
+import { countryOf, formatAsYouType } from "./as-you-type";
+import { dialString, formatNumber, formatterLoaded, isDialable, loadFormatter } from "./format";
 
 describe("as-you-type formatting", () => {
   it("formats international and national numbers as they are typed", () => {
@@ -28,5 +29,19 @@ describe("as-you-type formatting", () => {
     expect(countryOf("de_DE.UTF-8")).toBe("DE");
     expect(countryOf("en")).toBeUndefined();
     expect(countryOf(undefined)).toBeUndefined();
+  });
+});
+
+describe("the formatter, loaded on first use", () => {
+  it("leaves text as typed until it is loaded, then formats for the locale's country", async () => {
+    expect(formatterLoaded()).toBe(false);
+    expect(formatNumber("4155550100", "en-US")).toBe("4155550100");
+    const first = loadFormatter();
+    expect(loadFormatter()).toBe(first);
+    await first;
+    expect(formatterLoaded()).toBe(true);
+    expect(formatNumber("4155550100", "en-US")).toBe("(415) 555-0100");
+    expect(formatNumber("+4930901820", "de-DE")).toBe("+49 30 901820");
+    expect(formatNumber("Jonas", "de-DE")).toBe("Jonas");
   });
 });

@@ -348,7 +348,7 @@ function Desktop({ settings: initial, devices, onSaved }: { settings: DesktopSet
   const deviceChoice = (key: "audio_input" | "audio_output" | "audio_ringing", label: string, input: boolean) => (
     <label class="field">
       <span>{label}</span>
-      <select value={settings[key]} onChange={(e) => set(key, (e.currentTarget as HTMLSelectElement).value)}>
+      <select value={settings[key]} onChange={(e) => set(key, (e.currentTarget as HTMLSelectElement).value)} data-test={key}>
         <option value="">System default</option>
         {devices
           .filter((d) => (input ? d.input : d.output))

@@ -84,7 +84,7 @@ measure() { # NAME BINARY
   kill "$pid" 2>/dev/null || true
   wait "$session" 2>/dev/null || true
   if [ "$mode" = configured ] && [ "$name" = callbox ]; then
-    grep -q 'SIP/2.0 200 OK.*CSeq: [0-9]* REGISTER' "$home/out.log" ||
+    grep -q 'phone registration.*Registered' "$home/out.log" ||
       { echo "warning: callbox did not register:"; tail -n 5 "$home/out.log"; } >&2
   fi
   echo "$name ($mode) start_ms=$(( (ready - start) / 1000000 )) pss_mb=$((pss / 1024)) processes=$count (MB:$parts)"

@@ -202,10 +202,12 @@ async fn forward(app: AppHandle, desk: Desk) {
                         .map(|mut n| n.insert(call.id.clone()))
                         .unwrap_or(false)
                 });
-                if first && !call.looking_up {
+                if !call.looking_up {
+                    // The caller is known (or known to be unknown): shown now, once.
                     notify(&app, &desk, call.clone());
                 } else if first {
-                    // Wait a moment for the CRM's name and company, then notify with what is known.
+                    // The CRM is asked: its name and company are waited for a moment, then what
+                    // is known is shown; a slower CRM's answer updates the notification.
                     let (app, desk, id) = (app.clone(), desk.clone(), call.id.clone());
                     tauri::async_runtime::spawn(async move {
                         tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -10,7 +10,10 @@ use tracing_subscriber::{EnvFilter, fmt};
 /// Starts logging; keep the guard for the life of the app (it flushes the file on drop).
 pub fn start(data_dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let _ = std::fs::create_dir_all(data_dir.join("logs"));
-    let filter = EnvFilter::try_from_env("CALLBOX_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The SIP stack logs every message it sends and receives at info: a trace for whoever asks
+    // for it (`CALLBOX_LOG=info,rsipstack=info`), not for every agent's log.
+    let filter = EnvFilter::try_from_env("CALLBOX_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("callbox")

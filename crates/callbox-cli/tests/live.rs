@@ -294,6 +294,7 @@ async fn chaos_every_call_is_logged_exactly_once() {
         rate_per_sec: 80,
         burst: 10,
         down: false,
+        read_delay: Duration::ZERO,
     });
     let crm2 = crm.clone();
     let report = blocking(move || {

@@ -633,6 +633,7 @@ impl Desk {
             | TelephonyEvent::Unregistered => {
                 if let Some(state) = event.registration_state() {
                     let registration = self.registration_view(&state);
+                    tracing::info!(?registration, "phone registration");
                     lock(&self.inner.table).registration = Some(registration.clone());
                     self.emit(DeskEvent::Registration { registration });
                 }

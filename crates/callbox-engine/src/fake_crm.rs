@@ -39,6 +39,8 @@ pub struct Chaos {
     pub burst: u32,
     /// Every request, reads too, is answered 503 (the CRM is down).
     pub down: bool,
+    /// Every read is answered after this long (a slow CRM search); zero: at once.
+    pub read_delay: Duration,
 }
 
 #[derive(Debug)]
@@ -432,6 +434,9 @@ impl Respond for Responder {
             s.bump("slow");
             let delay = s.chaos.slow_delay;
             return response.set_delay(delay);
+        }
+        if !is_write && !s.chaos.read_delay.is_zero() {
+            return response.set_delay(s.chaos.read_delay);
         }
         response
     }

@@ -2,8 +2,8 @@
 # Runs every test of Callbox: formatting, lints, the UI's type check and unit tests, unit,
 # conformance, property and CRM tests (against a real HTTP server on 127.0.0.1), telephony tests
 # against real SIP peers, the keychain test against gnome-keyring on a private D-Bus session,
-# the desktop end-to-end tests (a real window under Xvfb driven by WebDriver) and the .deb
-# package's checks. Installs what is missing first.
+# the desktop end-to-end tests (a real window under Xvfb driven by WebDriver) and the checks of
+# the .deb and the AppImage. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -42,4 +42,6 @@ rm -rf "$keyring_home"
 echo "   screenshots: target/e2e/screenshots/" >&2
 echo "== the .deb package (built from the test build; dependencies, contents, desktop entry)" >&2
 ./scripts/check-package.sh
+echo "== the AppImage (built from that .deb; started with the libraries it bundles hidden here)" >&2
+./scripts/check-appimage.sh
 echo "== all tests passed" >&2

@@ -133,6 +133,13 @@ cat >"$appdir/AppRun" <<'EOF'
 here=$(dirname "$(readlink -f "$0")")
 APPDIR=${APPDIR:-$here}
 export APPDIR
+# `Callbox.AppImage cli …` is callbox-cli, run where it was started from (the runtime says
+# where in OWD), so its file arguments keep their meaning.
+if [ "${1:-}" = cli ]; then
+  shift
+  cd "${OWD:-.}" || exit 1
+  exec "$APPDIR/usr/bin/callbox-cli" "$@"
+fi
 # GTK's settings schemas and the icons inside the AppImage come first.
 XDG_DATA_DIRS="$APPDIR/usr/share:${XDG_DATA_DIRS:-/usr/local/share:/usr/share}"
 export XDG_DATA_DIRS

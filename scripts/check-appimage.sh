@@ -8,7 +8,8 @@
 #     needs is taken from here by accident; WebKit's web and network processes run from the
 #     image; the links are registered to the AppImage; a second launch hands its tel: link over;
 #   - its GIO loads its own TLS module, its gdk-pixbuf decodes an SVG through its own loaders;
-#   - the packaged callbox-cli runs (it checks the built-in templates).
+#   - `Callbox.AppImage cli …` runs the packaged callbox-cli where it was started (it checks the
+#     built-in templates, named relative to the checkout).
 # Called by scripts/test.sh after scripts/check-package.sh; `scripts/check-appimage.sh DEB` checks
 # the AppImage of another .deb (the release one, say).
 set -euo pipefail
@@ -57,8 +58,8 @@ grep -qx 'Exec=callbox %u' "$root/Callbox.desktop" || fail "the desktop entry do
 for scheme in tel callto sip; do
   grep -q "^MimeType=.*x-scheme-handler/$scheme;" "$root/Callbox.desktop" || fail "the desktop entry does not claim $scheme: links"
 done
-"$root/usr/bin/callbox-cli" template check templates/*.xml >/dev/null \
-  || fail "the AppImage's callbox-cli cannot check the built-in templates"
+"$image" cli template check templates/*.xml >/dev/null \
+  || fail "the AppImage's callbox-cli (\`Callbox.AppImage cli\`) cannot check the built-in templates from here"
 # The oldest glibc and libstdc++ it can run with: the newest symbol versions it needs of them.
 symbols=$(find "$root" -type f \( -name '*.so*' -o -path '*/bin/*' -o -path '*/webkit2gtk-4.1/*' \) \
   -exec objdump -T {} + 2>/dev/null | grep -o -e 'GLIBC_[0-9.]*' -e 'GLIBCXX_[0-9.]*' | sort -u)

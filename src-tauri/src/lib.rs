@@ -14,12 +14,12 @@ pub mod session;
 pub mod settings;
 pub mod tray;
 
-use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use callbox_desk::{CallPhase, Desk, DeskEvent, PanelTarget, Presence};
 use callbox_engine::setup::Paths;
+use notification::{Announce, Announcements};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, RunEvent, WindowEvent};
 use tauri_specta::Event;
@@ -54,7 +54,8 @@ pub struct Shell {
     agent: Option<callbox_sip::SipAgent>,
     /// Problems found at start (bad settings, keychain, integrations).
     pub problems: Vec<String>,
-    notified: Mutex<HashSet<String>>,
+    /// Each ringing call's notification stage (shown once per call).
+    announcements: Mutex<Announcements>,
 }
 
 impl Shell {
@@ -196,28 +197,28 @@ async fn forward(app: AppHandle, desk: Desk) {
         };
         match &event {
             DeskEvent::Call { call } if call.inbound && call.phase == CallPhase::Ringing => {
-                let first = app.try_state::<Shell>().is_some_and(|s| {
-                    s.notified
-                        .lock()
-                        .map(|mut n| n.insert(call.id.clone()))
-                        .unwrap_or(false)
-                });
-                if !call.looking_up {
-                    // The caller is known (or known to be unknown): shown now, once.
-                    notify(&app, &desk, call.clone());
-                } else if first {
-                    // The CRM is asked: its name and company are waited for a moment, then what
-                    // is known is shown; a slower CRM's answer updates the notification.
-                    let (app, desk, id) = (app.clone(), desk.clone(), call.id.clone());
-                    tauri::async_runtime::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(1500)).await;
-                        if let Some(call) = desk.snapshot().calls.into_iter().find(|c| c.id == id)
-                            && call.phase == CallPhase::Ringing
-                        {
-                            notify(&app, &desk, call);
-                        }
-                    });
+                match announce(&app, |a| a.ringing(&call.id, call.looking_up)) {
+                    Some(Announce::Now) => notify(&app, &desk, call.clone()),
+                    Some(Announce::AfterWait) => {
+                        // The CRM is asked: its name and company are waited for a moment, then
+                        // what is known is shown; a slower CRM's answer updates it.
+                        let (app, desk, id) = (app.clone(), desk.clone(), call.id.clone());
+                        tauri::async_runtime::spawn(async move {
+                            tokio::time::sleep(notification::LOOKUP_WAIT).await;
+                            if let Some(call) =
+                                desk.snapshot().calls.into_iter().find(|c| c.id == id)
+                                && call.phase == CallPhase::Ringing
+                                && announce(&app, |a| a.waited(&id)) == Some(true)
+                            {
+                                notify(&app, &desk, call);
+                            }
+                        });
+                    }
+                    Some(Announce::Nothing) | None => {}
                 }
+            }
+            DeskEvent::CallEnded { call } => {
+                announce(&app, |a| a.ended(&call.id));
             }
             DeskEvent::Panel { panel } if panel.target != PanelTarget::Embedded => {
                 let browser = panel.target == PanelTarget::Browser;
@@ -245,20 +246,19 @@ async fn forward(app: AppHandle, desk: Desk) {
     }
 }
 
+/// Acts on the calls' notification stages (`None` before the app's state exists).
+fn announce<T>(app: &AppHandle, act: impl FnOnce(&mut Announcements) -> T) -> Option<T> {
+    let shell = app.try_state::<Shell>()?;
+    let mut announcements = shell.announcements.lock().ok()?;
+    Some(act(&mut announcements))
+}
+
+/// Shows an incoming call's notification (once: [`Announcements`] decided).
 fn notify(app: &AppHandle, desk: &Desk, call: callbox_desk::CallView) {
-    let first = app.try_state::<Shell>().is_some_and(|shell| {
-        shell
-            .notified
-            .lock()
-            .map(|mut shown| shown.insert(format!("shown:{}", call.id)))
-            .unwrap_or(false)
-    });
-    if first {
-        let (handle, desk) = (app.clone(), desk.clone());
-        tauri::async_runtime::spawn(notification::incoming(desk, call, move || {
-            show_main(&handle)
-        }));
-    }
+    let (handle, desk) = (app.clone(), desk.clone());
+    tauri::async_runtime::spawn(notification::incoming(desk, call, move || {
+        show_main(&handle)
+    }));
 }
 
 /// Runs the app.
@@ -315,7 +315,7 @@ pub fn run() {
                 desk: desk.clone(),
                 agent: session.agent,
                 problems,
-                notified: Mutex::new(HashSet::new()),
+                announcements: Mutex::new(Announcements::default()),
             });
             let tray = tray::build(app.handle())?;
             app.manage(tray);

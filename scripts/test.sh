@@ -42,6 +42,6 @@ rm -rf "$keyring_home"
 echo "   screenshots: target/e2e/screenshots/" >&2
 echo "== the .deb package (built from the test build; dependencies, contents, desktop entry)" >&2
 ./scripts/check-package.sh
-echo "== the AppImage (built from that .deb; started with the libraries it bundles hidden here)" >&2
+echo "== the AppImage (built from that .deb; started with only the libraries it does not bundle left visible here)" >&2
 ./scripts/check-appimage.sh
 echo "== all tests passed" >&2

@@ -35,7 +35,7 @@ cleanup() {
   [ -n "$xvfb_pid" ] && kill "$xvfb_pid" 2>/dev/null
   pkill -f "$work/run/session.sh" 2>/dev/null || true
   pkill -f "$work/run/[^ ]*/usr/bin/callbox" 2>/dev/null || true
-  # A portal the session started may have left its FUSE mount in the test's home.
+  # Should anything have left a FUSE mount in the test's home (the image's own, a portal's).
   awk -v work="$work" 'index($2, work) == 1 { print $2 }' /proc/mounts | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"
 }

@@ -23,7 +23,7 @@ pub struct Announcements(HashMap<String, Stage>);
 enum Stage {
     /// Waiting for the CRM's answer, or for [`LOOKUP_WAIT`] to pass.
     Waiting,
-    /// Shown (or given up: the call stopped ringing first).
+    /// Shown (a call that stops ringing while waiting stays `Waiting` until it ends).
     Shown,
 }
 
